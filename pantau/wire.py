@@ -1,0 +1,345 @@
+"""Wire contract v1: MQTT topics and JSON payloads shared by agent and collector.
+
+This module is the single source of truth for what travels between a station and the
+collector. It depends only on the standard library and msgspec, so the collector never pulls in
+pyusb or psutil and the agent never pulls in prometheus-client.
+
+Topics::
+
+    pantau/v1/{provinsi}/{kabkota}/{station}/state    retained, QoS 1: full health snapshot
+    pantau/v1/{provinsi}/{kabkota}/{station}/status   retained, QoS 1: birth/will (online/offline)
+    pantau/v1/{provinsi}/{kabkota}/{station}/event    QoS 1: changes, spooled while offline
+
+Every payload carries the common header: schema version ``v``, ``station``, ``agent_version``,
+``session`` (one per agent (re)start, so a stale will cannot overwrite a newer birth), ``seq``
+(the agent's monotonic sequence number, shared by all payload kinds of a session) and ``ts``
+(agent clock, Unix seconds; never trusted for staleness, only for skew).
+
+Unknown fields are ignored (adding a field is a minor change). A new major version gets a new
+topic prefix. Decoding is strict otherwise: :func:`decode` returns a typed message or raises
+:class:`WireError` with an enumerated :class:`Reason`.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+SCHEMA_VERSION: Final = 1
+TOPIC_ROOT: Final = "pantau"
+TOPIC_PREFIX: Final = f"{TOPIC_ROOT}/v{SCHEMA_VERSION}"
+#: Largest payload accepted. A real state of a station with a dozen devices is ~1-2 KB.
+MAX_PAYLOAD_BYTES: Final = 64 * 1024
+#: Topic segments (region codes, station ids): safe for topics, labels, file names and ACLs.
+SEGMENT_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_SEGMENT_RE: Final = re.compile(SEGMENT_PATTERN)
+
+Segment = Annotated[str, msgspec.Meta(pattern=SEGMENT_PATTERN)]
+ShortText = Annotated[str, msgspec.Meta(max_length=256)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
+NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
+Ratio = Annotated[float, msgspec.Meta(ge=0, le=1)]
+UsbId = Annotated[int, msgspec.Meta(ge=0, le=0xFFFF)]
+
+Kind = Literal["state", "status", "event"]
+KINDS: Final[tuple[Kind, ...]] = ("state", "status", "event")
+
+
+class Reason(enum.StrEnum):
+    """Why a message was rejected (the ``reason`` label of the collector's rejection counter)."""
+
+    BAD_TOPIC = "bad_topic"
+    OVERSIZED = "oversized"
+    BAD_JSON = "bad_json"
+    WRONG_VERSION = "wrong_version"
+    MISSING_FIELD = "missing_field"
+    INVALID_FIELD = "invalid_field"
+    STATION_MISMATCH = "station_mismatch"
+
+
+class WireError(ValueError):
+    """The only exception :func:`decode` and :func:`parse_topic` raise."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+# --------------------------------------------------------------------------- payload parts
+
+
+class Device(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One enumerated USB device that matched an expected rule."""
+
+    vid: UsbId
+    pid: UsbId
+    bus: NonNegInt = 0
+    port: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    manufacturer: ShortText = ""
+    product: ShortText = ""
+
+
+class Peripheral(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Presence of one device class (fingerprint, iris, camera, signature, ...)."""
+
+    device_class: Name
+    present: bool
+    #: How many distinct expected rules the class has, and how many of them matched.
+    expected: NonNegInt = 1
+    found: NonNegInt = 0
+    devices: tuple[Device, ...] = ()
+    #: Empty when present; otherwise e.g. ``missing``, ``libusb_unavailable``, ``check_failed``.
+    reason: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+
+class Probe(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Result of one login-service probe (blackbox style)."""
+
+    target: Name
+    kind: Annotated[str, msgspec.Meta(max_length=16)]
+    up: bool
+    duration_s: NonNegFloat
+    #: ``ok`` or an enumerated failure (dns, refused, timeout, tls, http_status, ...).
+    reason: Annotated[str, msgspec.Meta(max_length=64)] = "ok"
+    status_code: Annotated[int, msgspec.Meta(ge=0, le=999)] | None = None
+    cert_expiry_ts: float | None = None
+
+
+class Disk(msgspec.Struct, frozen=True):
+    mount: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    free_bytes: NonNegInt
+    size_bytes: NonNegInt
+
+
+class Host(msgspec.Struct, frozen=True, omit_defaults=True):
+    cpu_ratio: Ratio
+    mem_available_bytes: NonNegInt
+    mem_total_bytes: NonNegInt
+    boot_ts: float
+    agent_start_ts: float
+    disks: tuple[Disk, ...] = ()
+
+
+class CheckRun(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Self-report of one check in the round (node_exporter's scrape_collector_* idea)."""
+
+    name: Name
+    ok: bool
+    duration_s: NonNegFloat
+    reason: Annotated[str, msgspec.Meta(max_length=256)] = ""
+
+
+class SpoolStats(msgspec.Struct, frozen=True, omit_defaults=True):
+    queued: NonNegInt = 0
+    dropped_total: NonNegInt = 0
+
+
+# --------------------------------------------------------------------------- messages
+
+
+class State(msgspec.Struct, frozen=True, kw_only=True, tag="state", tag_field="type"):
+    """The full health snapshot (retained on the ``state`` topic)."""
+
+    v: int = SCHEMA_VERSION
+    station: Segment
+    agent_version: ShortText
+    session: Segment
+    seq: NonNegInt
+    ts: float
+    os: ShortText = ""
+    kecamatan: ShortText = ""
+    interval_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 30.0
+    peripherals: tuple[Peripheral, ...] = ()
+    probes: tuple[Probe, ...] = ()
+    host: Host | None = None
+    checks: tuple[CheckRun, ...] = ()
+    spool: SpoolStats = SpoolStats()
+
+
+StatusValue = Literal["online", "offline"]
+
+
+class Status(msgspec.Struct, frozen=True, kw_only=True, tag="status", tag_field="type"):
+    """Birth (``online``) or Last Will / orderly shutdown (``offline``)."""
+
+    v: int = SCHEMA_VERSION
+    station: Segment
+    agent_version: ShortText
+    session: Segment
+    seq: NonNegInt
+    ts: float
+    status: StatusValue
+    #: For offline: ``will`` (set as Last Will, connection lost) or ``shutdown`` (orderly stop).
+    reason: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+
+class EventKind(enum.StrEnum):
+    PERIPHERAL_REMOVED = "peripheral_removed"
+    PERIPHERAL_ADDED = "peripheral_added"
+    PROBE_DOWN = "probe_down"
+    PROBE_UP = "probe_up"
+    REBOOT = "reboot"
+    CHECK_FAILED = "check_failed"
+    CHECK_RECOVERED = "check_recovered"
+    SPOOL_DROPPED = "spool_dropped"
+    AGENT_STARTED = "agent_started"
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag="event", tag_field="type"):
+    """A change, delivered in order and exactly once per ``(session, seq)``."""
+
+    v: int = SCHEMA_VERSION
+    station: Segment
+    agent_version: ShortText
+    session: Segment
+    seq: NonNegInt
+    ts: float
+    kind: EventKind
+    #: What changed: a device class, a probe target, a check name; empty for reboot.
+    subject: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    detail: Annotated[str, msgspec.Meta(max_length=1024)] = ""
+
+
+Message = State | Status | Event
+_KIND_OF: Final[dict[type[msgspec.Struct], Kind]] = {
+    State: "state",
+    Status: "status",
+    Event: "event",
+}
+_TYPE_OF: Final[dict[str, type[State] | type[Status] | type[Event]]] = {
+    "state": State,
+    "status": Status,
+    "event": Event,
+}
+_DECODERS: Final[dict[str, msgspec.json.Decoder[Message]]] = {
+    "state": msgspec.json.Decoder(State),
+    "status": msgspec.json.Decoder(Status),
+    "event": msgspec.json.Decoder(Event),
+}
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+class _Header(msgspec.Struct):
+    v: int
+
+
+_HEADER_DECODER: Final = msgspec.json.Decoder(_Header)
+
+
+# --------------------------------------------------------------------------- topics
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A parsed pantau topic."""
+
+    provinsi: str
+    kabkota: str
+    station: str
+    kind: Kind
+
+    def __str__(self) -> str:
+        return topic(self.provinsi, self.kabkota, self.station, self.kind)
+
+
+def valid_segment(value: str) -> bool:
+    """True if ``value`` can be a topic segment (region code or station id)."""
+    return bool(_SEGMENT_RE.match(value))
+
+
+def topic(provinsi: str, kabkota: str, station: str, kind: Kind) -> str:
+    """Build a v1 topic; raises ``ValueError`` for a segment that is not topic-safe."""
+    for name, value in (("provinsi", provinsi), ("kabkota", kabkota), ("station", station)):
+        if not valid_segment(value):
+            raise ValueError(f"{name} {value!r} is not a valid topic segment ({SEGMENT_PATTERN})")
+    if kind not in KINDS:
+        raise ValueError(f"unknown topic kind {kind!r}")
+    return f"{TOPIC_PREFIX}/{provinsi}/{kabkota}/{station}/{kind}"
+
+
+def subscription(provinsi: str = "+", kabkota: str = "+") -> str:
+    """Topic filter for a collector shard, e.g. ``subscription("33")`` -> ``pantau/v1/33/+/+/+``."""
+    return f"{TOPIC_PREFIX}/{provinsi}/{kabkota}/+/+"
+
+
+def parse_topic(name: str) -> Topic:
+    """Parse a v1 topic or raise ``WireError(BAD_TOPIC)``."""
+    parts = name.split("/")
+    if len(parts) != 6 or parts[0] != TOPIC_ROOT or parts[1] != f"v{SCHEMA_VERSION}":
+        raise WireError(
+            Reason.BAD_TOPIC, "not a pantau/v1/{provinsi}/{kabkota}/{station}/{kind} topic"
+        )
+    _, _, provinsi, kabkota, station, kind = parts
+    if kind not in _DECODERS:
+        raise WireError(Reason.BAD_TOPIC, "unknown topic kind")
+    if not (valid_segment(provinsi) and valid_segment(kabkota) and valid_segment(station)):
+        raise WireError(Reason.BAD_TOPIC, "topic segment is not a valid id")
+    return Topic(provinsi, kabkota, station, kind)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- encode / decode
+
+
+def kind_of(message: Message) -> Kind:
+    return _KIND_OF[type(message)]
+
+
+def encode(message: Message) -> bytes:
+    """Serialise a message to compact JSON (with its ``type`` tag)."""
+    return _ENCODER.encode(message)
+
+
+def _classify(exc: msgspec.DecodeError, payload: bytes) -> WireError:
+    if not isinstance(exc, msgspec.ValidationError):
+        return WireError(Reason.BAD_JSON, str(exc))
+    try:
+        header = _HEADER_DECODER.decode(payload)
+    except msgspec.DecodeError:
+        header = None
+    if header is not None and header.v != SCHEMA_VERSION:
+        return WireError(
+            Reason.WRONG_VERSION, f"schema version {header.v}, expected {SCHEMA_VERSION}"
+        )
+    text = str(exc)
+    if text.startswith("Object missing required field"):
+        return WireError(Reason.MISSING_FIELD, text)
+    return WireError(Reason.INVALID_FIELD, text)
+
+
+def decode_payload(kind: Kind, payload: bytes) -> Message:
+    """Decode a payload of a known kind (no topic checks). Raises only :class:`WireError`."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise WireError(Reason.OVERSIZED, f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    try:
+        message: Message = _DECODERS[kind].decode(payload)
+    except msgspec.DecodeError as exc:
+        raise _classify(exc, payload) from None
+    if message.v != SCHEMA_VERSION:
+        raise WireError(
+            Reason.WRONG_VERSION, f"schema version {message.v}, expected {SCHEMA_VERSION}"
+        )
+    return message
+
+
+def decode(topic_name: str, payload: bytes) -> tuple[Topic, Message]:
+    """Decode a message received on ``topic_name``.
+
+    Returns the parsed topic and the typed message, or raises :class:`WireError` (never anything
+    else, whatever the bytes). The payload's ``station`` must equal the topic's: together with the
+    broker ACL this stops one station from speaking for another.
+    """
+    parsed = parse_topic(topic_name)
+    message = decode_payload(parsed.kind, payload)
+    if message.station != parsed.station:
+        raise WireError(Reason.STATION_MISMATCH, "payload station differs from topic station")
+    return parsed, message
+
+
+def message_type(kind: Kind) -> type[State] | type[Status] | type[Event]:
+    return _TYPE_OF[kind]
