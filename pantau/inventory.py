@@ -1,0 +1,167 @@
+"""The station inventory: which stations exist and which peripherals each must have.
+
+One CSV file is the input of the collector (stations that never reported are still exported, with
+``pantau_station_up 0``), of ``pantau provision`` (credentials, ACL, agent configs) and of the
+example ``deploy/inventory/klaten.csv``. Format::
+
+    # comment lines start with '#'; blank lines are ignored
+    station,provinsi,kabkota,kecamatan,device_classes
+    3310-juwiring-01,33,3310,Juwiring,fingerprint;iris;camera;signature
+
+- ``station``, ``provinsi``, ``kabkota``: topic segments (:data:`pantau.wire.SEGMENT_PATTERN`);
+  station ids are unique in the file.
+- ``kecamatan``: display name (free text, 1-64 characters, no control characters).
+- ``device_classes``: ``;``-separated names like ``fingerprint`` (lower case letters, digits and
+  ``_``, starting with a letter), no duplicates; may be empty for a station with no USB kit. At
+  most :data:`MAX_DEVICE_CLASSES` distinct classes in the whole file (they become label values).
+
+Parsing is pure (:func:`parse_inventory` takes text); :func:`load_inventory` reads the file. Every
+mistake raises :class:`InventoryError` naming the file and the line, e.g.::
+
+    deploy/inventory/klaten.csv:7: station '3310-bayat-01' already defined on line 4
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from pantau.wire import SEGMENT_PATTERN, valid_segment
+
+HEADER: Final = ("station", "provinsi", "kabkota", "kecamatan", "device_classes")
+#: Bound on distinct device classes in one inventory (each is a label value on every station).
+MAX_DEVICE_CLASSES: Final = 16
+DEVICE_CLASS_PATTERN: Final = r"^[a-z][a-z0-9_]{0,31}$"
+_DEVICE_CLASS_RE: Final = re.compile(DEVICE_CLASS_PATTERN)
+_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class InventoryError(ValueError):
+    """The inventory file is missing, unreadable or has a bad line.
+
+    ``str(exc)`` is one line: ``{source}:{line}: {message}`` (``line`` 0 when it concerns the
+    whole file, then the form is ``{source}: {message}``).
+    """
+
+    def __init__(self, source: str, line: int, message: str) -> None:
+        where = f"{source}:{line}: " if line else f"{source}: "
+        super().__init__(where + message)
+        self.source = source
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryEntry:
+    """One expected station."""
+
+    station: str
+    provinsi: str
+    kabkota: str
+    kecamatan: str
+    device_classes: tuple[str, ...]
+    #: 1-based line number in the source file (for error messages downstream).
+    line: int = 0
+
+
+def _fields(raw: str, source: str, lineno: int) -> list[str]:
+    try:
+        rows = list(csv.reader([raw], strict=True))
+    except csv.Error as exc:
+        raise InventoryError(source, lineno, f"not valid CSV: {exc}") from None
+    return [field.strip() for field in rows[0]] if rows else []
+
+
+def _entry(fields: list[str], source: str, lineno: int) -> InventoryEntry:
+    if len(fields) != len(HEADER):
+        raise InventoryError(
+            source, lineno, f"expected {len(HEADER)} fields ({','.join(HEADER)}), got {len(fields)}"
+        )
+    station, provinsi, kabkota, kecamatan, classes_text = fields
+    for name, value in (("station", station), ("provinsi", provinsi), ("kabkota", kabkota)):
+        if not valid_segment(value):
+            raise InventoryError(
+                source,
+                lineno,
+                f"{name} {value!r} is not a valid id (letters, digits, '.', '_', '-'; "
+                f"pattern {SEGMENT_PATTERN})",
+            )
+    if not kecamatan or len(kecamatan) > 64 or _CONTROL_RE.search(kecamatan):
+        raise InventoryError(
+            source, lineno, f"kecamatan {kecamatan!r} must be 1-64 printable characters"
+        )
+    classes: list[str] = []
+    for part in classes_text.split(";") if classes_text else []:
+        name = part.strip()
+        if not _DEVICE_CLASS_RE.match(name):
+            raise InventoryError(
+                source,
+                lineno,
+                f"device class {name!r} is not valid (lower case letters, digits, '_'; "
+                "separate classes with ';')",
+            )
+        if name in classes:
+            raise InventoryError(source, lineno, f"device class {name!r} is listed twice")
+        classes.append(name)
+    return InventoryEntry(station, provinsi, kabkota, kecamatan, tuple(classes), lineno)
+
+
+def parse_inventory(text: str, source: str = "<inventory>") -> list[InventoryEntry]:
+    """Parse inventory CSV text (header required) or raise :class:`InventoryError`."""
+    text = text.removeprefix("\ufeff")  # a BOM from spreadsheet exports
+    entries: list[InventoryEntry] = []
+    seen: dict[str, int] = {}
+    all_classes: set[str] = set()
+    header_seen = False
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        fields = _fields(raw, source, lineno)
+        if not header_seen:
+            if tuple(f.lower() for f in fields) != HEADER:
+                raise InventoryError(
+                    source, lineno, f"expected the header line {','.join(HEADER)!r}, got {raw!r}"
+                )
+            header_seen = True
+            continue
+        entry = _entry(fields, source, lineno)
+        if entry.station in seen:
+            raise InventoryError(
+                source,
+                lineno,
+                f"station {entry.station!r} already defined on line {seen[entry.station]}",
+            )
+        seen[entry.station] = lineno
+        all_classes.update(entry.device_classes)
+        if len(all_classes) > MAX_DEVICE_CLASSES:
+            raise InventoryError(
+                source,
+                lineno,
+                f"more than {MAX_DEVICE_CLASSES} distinct device classes in the inventory",
+            )
+        entries.append(entry)
+    if not header_seen:
+        raise InventoryError(source, 0, f"empty inventory: no header line {','.join(HEADER)!r}")
+    return entries
+
+
+def load_inventory(path: str | os.PathLike[str]) -> list[InventoryEntry]:
+    """Read and validate an inventory CSV file; errors name the file and the line."""
+    source = os.fspath(path)
+    try:
+        with open(source, encoding="utf-8", newline="") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise InventoryError(source, 0, "file not found") from None
+    except PermissionError:
+        raise InventoryError(source, 0, "permission denied") from None
+    except IsADirectoryError:
+        raise InventoryError(source, 0, "is a directory, expected a CSV file") from None
+    except UnicodeDecodeError:
+        raise InventoryError(source, 0, "not valid UTF-8 text") from None
+    except OSError as exc:
+        raise InventoryError(source, 0, f"cannot read: {exc.strerror}") from None
+    return parse_inventory(text, source)
