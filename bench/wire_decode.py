@@ -1,0 +1,55 @@
+"""Decode cost of one ~1 KB state report: pantau.wire (typed, validated) side by side with
+untyped parsers.
+
+    .venv/bin/python bench/wire_decode.py
+
+Peers in the same run: stdlib ``json.loads`` and ``orjson.loads`` (parse only, no validation:
+a collector built on them would still have to check every field), and msgspec untyped.
+PERFORMANCE.md's reference figures: json 8.2 us, orjson 2.7 us, msgspec typed 4.5 us.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import timeit
+from pathlib import Path
+
+import msgspec
+import orjson
+
+from pantau import wire
+
+ROOT = Path(__file__).resolve().parent.parent
+TOPIC = "pantau/v1/33/3310/3310-juwiring-01/state"
+
+
+def main() -> int:
+    original = json.loads((ROOT / "tests/fixtures/wire/state_full.json").read_bytes())
+    payload = json.dumps(original, separators=(",", ":")).encode()
+    wire.decode(TOPIC, payload)  # validates the fixture before timing
+    untyped = msgspec.json.Decoder()
+    cases = {
+        "pantau.wire.decode (topic + typed + validated)": lambda: wire.decode(TOPIC, payload),
+        "msgspec untyped (parse only)": lambda: untyped.decode(payload),
+        "orjson.loads (parse only)": lambda: orjson.loads(payload),
+        "json.loads (parse only)": lambda: json.loads(payload),
+    }
+    number = 20000
+    print(f"payload: {len(payload)} bytes (tests/fixtures/wire/state_full.json, compact)")
+    print(f"python {sys.version.split()[0]}, msgspec {msgspec.__version__}, best of 5 x {number}")
+    results: dict[str, float] = {}
+    for label, fn in cases.items():
+        best = min(timeit.repeat(fn, number=number, repeat=5)) / number
+        results[label] = best
+    ours = results["pantau.wire.decode (topic + typed + validated)"]
+    print(f"{'decoder':<50} {'us/report':>10} {'vs pantau':>10}")
+    for label, cost in results.items():
+        print(f"{label:<50} {cost * 1e6:>10.2f} {cost / ours:>9.2f}x")
+    per_kb = ours * 1e6 / (len(payload) / 1024)
+    print(f"pantau.wire.decode per KB: {per_kb:.2f} us")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
