@@ -1,0 +1,316 @@
+"""``pantau simulate``: publish a simulated fleet with fault scenarios, for load tests and benches.
+
+One MQTT connection publishes for N stations exactly what their agents would (wire contract v1:
+birth, retained state every interval, events on change), so a single process can stand in for
+20,000 stations. Faults start at random on a schedule given by per-interval probabilities:
+
+- ``unplug``: one device class disappears for a few intervals, then comes back;
+- ``login``: the login-service probe fails for a few intervals;
+- ``lightning``: every peripheral disappears and the PC reboots (boot time changes); permanent;
+- ``silent``: the station stops reporting (no state, no will): the collector must notice by
+  staleness alone.
+
+The fleet model is pure (:class:`FleetModel`, seeded, clock passed in); :func:`main` is the I/O.
+For the Klaten story with the real agent code, use ``pantau demo``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from pantau import __version__, klaten, wire
+from pantau.config import read_secret
+from pantau.inventory import InventoryEntry, InventoryError, load_inventory
+
+FAULT_KINDS: Final = ("unplug", "login", "lightning", "silent")
+#: A plausible device per class (vid, pid, manufacturer, product); simulation only.
+SIM_DEVICES: Final[dict[str, tuple[int, int, str, str]]] = {
+    "fingerprint": (0x079B, 0x0026, "Cross Match", "Guardian"),
+    "iris": (0x0BD8, 0x0001, "IriTech", "IriShield"),
+    "camera": (0x04A9, 0x3218, "Canon", "EOS 1100D"),
+    "signature": (0x06A8, 0x0057, "Topaz Systems", "SignatureGem"),
+}
+Publish = tuple[str, bytes, bool]  # topic, payload, retain
+
+
+@dataclass
+class SimStation:
+    entry: InventoryEntry
+    session: str
+    boot_ts: float
+    seq: int = 0
+    missing: dict[str, float] = field(default_factory=dict)  # class -> until (inf: permanent)
+    login_down_until: float = 0.0
+    silent: bool = False
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+
+class FleetModel:
+    """A seeded, clock-driven fleet; :meth:`tick` returns what to publish at ``now``."""
+
+    def __init__(
+        self,
+        entries: Sequence[InventoryEntry],
+        *,
+        interval_s: float,
+        rates: dict[str, float],
+        seed: int,
+        now: float,
+    ) -> None:
+        unknown = set(rates) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kind(s): {', '.join(sorted(unknown))}")
+        self.interval_s = interval_s
+        self.rates = rates
+        self.rng = random.Random(seed)  # noqa: S311 - reproducible simulation, not crypto
+        self.stations = [
+            SimStation(e, uuid.UUID(int=self.rng.getrandbits(128)).hex[:16], now - 3600)
+            for e in entries
+        ]
+
+    def births(self, now: float) -> list[Publish]:
+        return [self._status(s, now) for s in self.stations]
+
+    def _header(self, s: SimStation, now: float) -> dict[str, object]:
+        return {
+            "station": s.entry.station,
+            "agent_version": f"{__version__}-sim",
+            "session": s.session,
+            "seq": s.next_seq(),
+            "ts": now,
+        }
+
+    def _topic(self, s: SimStation, kind: wire.Kind) -> str:
+        return wire.topic(s.entry.provinsi, s.entry.kabkota, s.entry.station, kind)
+
+    def _status(self, s: SimStation, now: float) -> Publish:
+        msg = wire.Status(**self._header(s, now), status="online")  # type: ignore[arg-type]
+        return self._topic(s, "status"), wire.encode(msg), True
+
+    def _event(self, s: SimStation, now: float, kind: wire.EventKind, subject: str) -> Publish:
+        msg = wire.Event(**self._header(s, now), kind=kind, subject=subject)  # type: ignore[arg-type]
+        return self._topic(s, "event"), wire.encode(msg), False
+
+    def _maybe_fault(self, s: SimStation, now: float) -> list[Publish]:
+        out: list[Publish] = []
+        rng = self.rng
+        classes = s.entry.device_classes
+        if classes and rng.random() < self.rates.get("unplug", 0.0):
+            cls = rng.choice(classes)
+            if cls not in s.missing:
+                s.missing[cls] = now + self.interval_s * rng.randint(1, 5)
+                out.append(self._event(s, now, wire.EventKind.PERIPHERAL_REMOVED, cls))
+        if rng.random() < self.rates.get("login", 0.0) and s.login_down_until <= now:
+            s.login_down_until = now + self.interval_s * rng.randint(1, 5)
+            out.append(self._event(s, now, wire.EventKind.PROBE_DOWN, "login"))
+        if rng.random() < self.rates.get("lightning", 0.0):
+            for cls in classes:
+                if s.missing.get(cls) != float("inf"):
+                    s.missing[cls] = float("inf")
+                    out.append(self._event(s, now, wire.EventKind.PERIPHERAL_REMOVED, cls))
+            s.boot_ts = now
+            out.append(self._event(s, now, wire.EventKind.REBOOT, ""))
+        if rng.random() < self.rates.get("silent", 0.0):
+            s.silent = True
+        return out
+
+    def _recover(self, s: SimStation, now: float) -> list[Publish]:
+        out: list[Publish] = []
+        for cls, until in list(s.missing.items()):
+            if until <= now:
+                del s.missing[cls]
+                out.append(self._event(s, now, wire.EventKind.PERIPHERAL_ADDED, cls))
+        if s.login_down_until and s.login_down_until <= now:
+            s.login_down_until = 0.0
+            out.append(self._event(s, now, wire.EventKind.PROBE_UP, "login"))
+        return out
+
+    def state(self, s: SimStation, now: float) -> wire.State:
+        peripherals = []
+        for cls in s.entry.device_classes:
+            if cls in s.missing:
+                peripherals.append(wire.Peripheral(cls, False, 1, 0, (), "missing"))
+                continue
+            vid, pid, manufacturer, product = SIM_DEVICES.get(cls, (0xFFFF, 0x0001, "", cls))
+            device = wire.Device(vid, pid, 1, "1-2", manufacturer, product)
+            peripherals.append(wire.Peripheral(cls, True, 1, 1, (device,)))
+        login_up = s.login_down_until <= now
+        probe = wire.Probe(
+            "login", "https", login_up, 0.03 if login_up else 5.0, "ok" if login_up else "timeout"
+        )
+        host = wire.Host(
+            cpu_ratio=round(self.rng.uniform(0.02, 0.4), 3),
+            mem_available_bytes=self.rng.randint(1, 6) * 2**30,
+            mem_total_bytes=8 * 2**30,
+            boot_ts=s.boot_ts,
+            agent_start_ts=s.boot_ts + 60,
+            disks=(wire.Disk("/", 50 * 2**30, 256 * 2**30),),
+        )
+        return wire.State(
+            **self._header(s, now),  # type: ignore[arg-type]
+            os="simulated",
+            kecamatan=s.entry.kecamatan,
+            interval_s=self.interval_s,
+            peripherals=tuple(peripherals),
+            probes=(probe,),
+            host=host,
+            checks=(wire.CheckRun("usb", True, 0.0004), wire.CheckRun("host", True, 0.0001)),
+        )
+
+    def tick(self, now: float) -> list[Publish]:
+        """One interval: maybe start or end faults, then every non-silent station's state."""
+        out: list[Publish] = []
+        for s in self.stations:
+            if s.silent:
+                continue
+            out += self._recover(s, now)
+            out += self._maybe_fault(s, now)
+            if s.silent:
+                continue
+            out.append((self._topic(s, "state"), wire.encode(self.state(s, now)), True))
+        return out
+
+
+def synthetic_fleet(count: int, provinsi: str = klaten.PROVINSI) -> list[InventoryEntry]:
+    """``count`` stations spread over kabupaten of 25 kecamatan x 2 stations each."""
+    entries = []
+    for i in range(count):
+        kab = f"{provinsi}{(i // 50) + 1:02d}"
+        kec = (i // 2) % 25 + 1
+        entries.append(
+            InventoryEntry(
+                f"{kab}-kec{kec:02d}-{i % 2 + 1:02d}-{i:05d}",
+                provinsi,
+                kab,
+                f"Kecamatan {kab}.{kec:02d}",
+                klaten.DEVICE_CLASSES,
+            )
+        )
+    return entries
+
+
+def parse_rates(text: str) -> dict[str, float]:
+    """``unplug=0.01,login=0.005`` -> ``{'unplug': 0.01, 'login': 0.005}``."""
+    rates: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or name not in FAULT_KINDS:
+            raise ValueError(f"--faults: expected KIND=PROBABILITY with KIND in {FAULT_KINDS}")
+        try:
+            rate = float(value)
+        except ValueError:
+            raise ValueError(f"--faults: {value!r} is not a number") from None
+        if not 0 <= rate <= 1:
+            raise ValueError(f"--faults: {name}={value} is not a probability in [0, 1]")
+        rates[name] = rate
+    return rates
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pantau simulate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--host", default="127.0.0.1", help="broker host (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=1883, help="broker port (default 1883)")
+    p.add_argument("--username", default=None, help="broker user (needs read/write on pantau/#)")
+    p.add_argument("--password-file", type=Path, default=None, help="file with the password")
+    p.add_argument("--tls", action="store_true", help="connect with TLS")
+    p.add_argument("--ca-file", type=Path, default=None, help="CA bundle for --tls")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--stations", type=int, default=0, help="synthetic fleet of N stations")
+    group.add_argument("--inventory", type=Path, default=None, help="fleet from an inventory CSV")
+    p.add_argument("--interval", type=float, default=30.0, help="seconds between states (30)")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: never)")
+    p.add_argument("--once", action="store_true", help="publish births and one state each, exit")
+    p.add_argument(
+        "--faults",
+        default="unplug=0.01,login=0.005,lightning=0.0005,silent=0.0002",
+        help=f"per-interval fault probabilities, KIND=P,... (kinds: {', '.join(FAULT_KINDS)})",
+    )
+    p.add_argument("--seed", type=int, default=1, help="random seed (1)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        rates = parse_rates(args.faults)
+        if args.inventory is not None:
+            entries = load_inventory(args.inventory)
+        elif args.stations:
+            entries = synthetic_fleet(args.stations)
+        else:
+            entries = klaten.inventory()
+        password = (
+            read_secret(args.password_file, "--password-file", "password")
+            if args.password_file
+            else None
+        )
+    except (ValueError, InventoryError) as exc:
+        print(f"pantau simulate: {exc}", file=sys.stderr)
+        return 2
+    if args.interval <= 0:
+        print("pantau simulate: --interval must be positive", file=sys.stderr)
+        return 2
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"pantau-simulate-{uuid.uuid4().hex[:8]}",
+        protocol=mqtt.MQTTv311,
+    )
+    client.max_queued_messages_set(0)
+    client.max_inflight_messages_set(1000)
+    if args.username:
+        client.username_pw_set(args.username, password)
+    if args.tls:
+        client.tls_set(ca_certs=str(args.ca_file) if args.ca_file else None)
+    try:
+        client.connect(args.host, args.port, keepalive=30)
+    except OSError as exc:
+        print(f"pantau simulate: cannot connect to {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    client.loop_start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    model = FleetModel(
+        entries, interval_s=args.interval, rates=rates, seed=args.seed, now=time.time()
+    )
+    sent = 0
+    infos = []
+    for topic, payload, retain in model.births(time.time()):
+        infos.append(client.publish(topic, payload, qos=1, retain=retain))
+    started = time.monotonic()
+    try:
+        while not stop.is_set():
+            tick_start = time.monotonic()
+            for topic, payload, retain in model.tick(time.time()):
+                infos.append(client.publish(topic, payload, qos=1, retain=retain))
+            for info in infos:
+                info.wait_for_publish(30)
+            sent += len(infos)
+            infos.clear()
+            print(f"pantau simulate: {len(entries)} stations, {sent} messages sent", flush=True)
+            elapsed = time.monotonic() - started
+            if args.once or (args.duration and elapsed >= args.duration):
+                break
+            stop.wait(max(0.0, args.interval - (time.monotonic() - tick_start)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return 0
