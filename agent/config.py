@@ -1,0 +1,377 @@
+"""Agent configuration: strict TOML (see ``agent/agent.example.toml`` and docs/agent.md).
+
+:func:`load_config` reads the file with :func:`pantau.config.load` (unknown keys and wrong types
+are errors naming the dotted key), then checks what types cannot say (unique probe names, a
+``host:port`` target, at most :data:`MAX_DEVICE_CLASSES` device classes, ...) and resolves
+relative paths against the config file's directory, so a provisioned station directory can be
+copied anywhere. :func:`warnings` lists what is allowed but unwise (a password file others can
+read, a password sent without TLS). :func:`render_toml` writes a config back as TOML (used by
+``pantau provision``); ``load_config(render_toml(c))`` gives ``c`` back.
+
+Secrets are never part of the config object: ``mqtt.password_file`` names a file that
+:func:`read_password` reads when the publisher connects.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+from urllib.parse import urlsplit
+
+import msgspec
+
+from pantau import config as base
+from pantau.config import ConfigError
+from pantau.wire import SEGMENT_PATTERN
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "MAX_DEVICE_CLASSES",
+    "AgentConfig",
+    "ConfigError",
+    "DeviceRule",
+    "HostSettings",
+    "Intervals",
+    "LogSettings",
+    "MqttSettings",
+    "ProbeSettings",
+    "SpoolSettings",
+    "StationSettings",
+    "convert_config",
+    "default_spool_path",
+    "load_config",
+    "read_password",
+    "render_toml",
+    "system_disks",
+    "warnings",
+]
+
+#: Device classes are a label on the collector's series: keep them few.
+MAX_DEVICE_CLASSES: Final = 16
+CLASS_PATTERN: Final = r"^[a-z][a-z0-9_]{0,31}$"
+_CLASS_RE: Final = re.compile(CLASS_PATTERN)
+
+#: ``/etc/pantau/agent.toml``, or ``%PROGRAMDATA%\\pantau\\agent.toml`` on Windows.
+DEFAULT_CONFIG_PATH: Final = (
+    os.path.join(os.environ.get("PROGRAMDATA", r"C:\ProgramData"), "pantau", "agent.toml")
+    if sys.platform == "win32"
+    else "/etc/pantau/agent.toml"
+)
+
+Segment = Annotated[str, msgspec.Meta(pattern=SEGMENT_PATTERN)]
+UsbId = Annotated[int, msgspec.Meta(ge=0, le=0xFFFF)]
+UsbClass = Annotated[int, msgspec.Meta(ge=0, le=0xFF)]
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=86400)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Text = Annotated[str, msgspec.Meta(max_length=256)]
+PathText = Annotated[str, msgspec.Meta(max_length=4096)]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, omit_defaults=True):
+    pass
+
+
+class StationSettings(_Section, frozen=True):
+    """``[station]``: who this agent speaks for (topic segments and labels)."""
+
+    id: Segment
+    provinsi: Segment
+    kabkota: Segment
+    kecamatan: Text = ""
+
+
+class MqttSettings(_Section, frozen=True):
+    """``[mqtt]``: the broker connection."""
+
+    host: Annotated[str, msgspec.Meta(min_length=1, max_length=253)] = "localhost"
+    #: 0 means the protocol default: 8883 with TLS, 1883 without.
+    port: Port = 0
+    protocol: Literal["5", "3.1.1"] = "5"
+    tls: bool = True
+    #: CA bundle that signs the broker's certificate; empty: the system's trusted CAs.
+    ca_file: PathText = ""
+    #: Empty: the station id (what ``pantau provision`` creates).
+    username: Text = ""
+    #: File holding only the password (mode 0600). Empty: connect without a password.
+    password_file: PathText = ""
+    #: Empty: ``pantau-{station id}``.
+    client_id: Text = ""
+    keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 60
+    connect_timeout_s: Seconds = 10.0
+    #: Reconnect backoff: doubles from min to max, each wait randomised (jitter).
+    reconnect_min_s: Seconds = 1.0
+    reconnect_max_s: Seconds = 120.0
+
+    def effective_port(self) -> int:
+        return self.port or (8883 if self.tls else 1883)
+
+
+class SpoolSettings(_Section, frozen=True):
+    """``[spool]``: the on-disk event queue used while the broker is unreachable."""
+
+    #: Empty: ``$STATE_DIRECTORY/spool.sqlite`` (systemd), ``%PROGRAMDATA%\\pantau\\spool.sqlite``
+    #: (Windows) or ``/var/lib/pantau-agent/spool.sqlite``.
+    path: PathText = ""
+    max_events: Annotated[int, msgspec.Meta(ge=10, le=10_000_000)] = 10_000
+    max_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024, le=10 * 1024**3)] = 16 * 1024 * 1024
+
+
+class Intervals(_Section, frozen=True):
+    """``[intervals]``: how often things happen (seconds)."""
+
+    #: Full state published at least this often (and at once on any change).
+    state_s: Seconds = 30.0
+    #: USB and host checks; on Linux udev hotplug events also trigger the USB check at once.
+    poll_s: Seconds = 10.0
+    #: Login-service probes (they cost the network, so less often).
+    login_s: Seconds = 30.0
+    #: A USB or host check running longer than this is reported failed (``timeout``).
+    check_timeout_s: Seconds = 10.0
+
+
+class DeviceRule(_Section, frozen=True):
+    """``[[devices]]``: one expected USB device, matched by ids and optional classes."""
+
+    device_class: Annotated[str, msgspec.Meta(pattern=CLASS_PATTERN)]
+    vid: UsbId
+    #: Empty: any product of the vendor.
+    pids: tuple[UsbId, ...] = ()
+    #: bDeviceClass to require (e.g. 6 = still image); unset: any.
+    usb_class: UsbClass | None = None
+    #: An interface's bInterfaceClass to require; unset: any.
+    interface_class: UsbClass | None = None
+    #: A label for people ("Canon EOS 1300D"); shown when the device is missing.
+    name: Text = ""
+
+
+ProbeKind = Literal["tcp", "tls", "http", "https"]
+
+
+class ProbeSettings(_Section, frozen=True):
+    """``[[probes]]``: one login-service target (blackbox style)."""
+
+    name: Annotated[str, msgspec.Meta(pattern=SEGMENT_PATTERN)]
+    kind: ProbeKind
+    #: ``host:port`` for tcp and tls, a URL for http and https.
+    target: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
+    #: http(s): accepted status codes; empty: any 2xx or 3xx.
+    expect_status: tuple[Annotated[int, msgspec.Meta(ge=100, le=599)], ...] = ()
+    #: tls/https: CA bundle to verify against; empty: the system's trusted CAs.
+    ca_file: PathText = ""
+    #: tls: name to verify (SNI); empty: the target's host.
+    server_name: Text = ""
+    #: tls/https: report ``cert_expiring`` when the certificate expires within this many days.
+    min_cert_days: Annotated[int, msgspec.Meta(ge=0, le=3650)] = 0
+
+
+class HostSettings(_Section, frozen=True):
+    """``[host]``: host health."""
+
+    #: Mount points (``/``, ``D:\\``) to report; empty: the system disk.
+    disks: tuple[Annotated[str, msgspec.Meta(min_length=1, max_length=128)], ...] = ()
+
+
+class LogSettings(_Section, frozen=True):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class AgentConfig(_Section, frozen=True):
+    """The whole agent config file."""
+
+    station: StationSettings
+    mqtt: MqttSettings = MqttSettings()
+    spool: SpoolSettings = SpoolSettings()
+    intervals: Intervals = Intervals()
+    devices: tuple[DeviceRule, ...] = ()
+    probes: tuple[ProbeSettings, ...] = ()
+    host: HostSettings = HostSettings()
+    log: LogSettings = LogSettings()
+
+    @property
+    def device_classes(self) -> tuple[str, ...]:
+        """Expected device classes in config order (each once)."""
+        return tuple(dict.fromkeys(rule.device_class for rule in self.devices))
+
+    @property
+    def username(self) -> str:
+        return self.mqtt.username or self.station.id
+
+    @property
+    def client_id(self) -> str:
+        return self.mqtt.client_id or f"pantau-{self.station.id}"
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def split_host_port(target: str) -> tuple[str, int]:
+    """``"host:443"`` / ``"[::1]:443"`` -> (host, port); raises ``ValueError``."""
+    host, sep, port_text = target.rpartition(":")
+    if not sep or not host or not port_text.isdigit():
+        raise ValueError("expected host:port")
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ValueError("port must be 1-65535")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, port
+
+
+def _check(cfg: AgentConfig, source: str) -> None:
+    classes = cfg.device_classes
+    if len(classes) > MAX_DEVICE_CLASSES:
+        raise ConfigError(
+            source,
+            "devices",
+            f"{len(classes)} device classes, at most {MAX_DEVICE_CLASSES} are allowed",
+        )
+    for i, rule in enumerate(cfg.devices):
+        if len(set(rule.pids)) != len(rule.pids):
+            raise ConfigError(source, f"devices[{i}].pids", "duplicate product id")
+    seen: set[str] = set()
+    for i, probe in enumerate(cfg.probes):
+        key = f"probes[{i}]"
+        if probe.name in seen:
+            raise ConfigError(source, f"{key}.name", f"duplicate probe name {probe.name!r}")
+        seen.add(probe.name)
+        if probe.kind in ("tcp", "tls"):
+            try:
+                split_host_port(probe.target)
+            except ValueError as exc:
+                raise ConfigError(source, f"{key}.target", f"{exc}, got {probe.target!r}") from None
+        else:
+            url = urlsplit(probe.target)
+            if url.scheme != probe.kind or not url.hostname:
+                raise ConfigError(
+                    source,
+                    f"{key}.target",
+                    f"expected a {probe.kind}:// URL, got {probe.target!r}",
+                )
+            try:
+                _ = url.port
+            except ValueError:
+                raise ConfigError(source, f"{key}.target", "invalid port in URL") from None
+        if probe.expect_status and probe.kind not in ("http", "https"):
+            raise ConfigError(source, f"{key}.expect_status", "only for http and https probes")
+    if cfg.mqtt.reconnect_min_s > cfg.mqtt.reconnect_max_s:
+        raise ConfigError(source, "mqtt.reconnect_min_s", "must not exceed mqtt.reconnect_max_s")
+
+
+def _resolve(path: str, base_dir: Path) -> str:
+    if not path:
+        return path
+    p = Path(os.path.expandvars(path)).expanduser()
+    return str(p if p.is_absolute() else base_dir / p)
+
+
+def _resolve_paths(cfg: AgentConfig, base_dir: Path) -> AgentConfig:
+    rep = msgspec.structs.replace
+    return rep(
+        cfg,
+        mqtt=rep(
+            cfg.mqtt,
+            ca_file=_resolve(cfg.mqtt.ca_file, base_dir),
+            password_file=_resolve(cfg.mqtt.password_file, base_dir),
+        ),
+        spool=rep(cfg.spool, path=_resolve(cfg.spool.path, base_dir)),
+        probes=tuple(rep(p, ca_file=_resolve(p.ca_file, base_dir)) for p in cfg.probes),
+    )
+
+
+def convert_config(data: dict[str, Any], source: str, base_dir: Path | None = None) -> AgentConfig:
+    """Validate parsed TOML (a dict); relative paths resolve against ``base_dir`` if given."""
+    cfg = base.convert(data, AgentConfig, source)
+    _check(cfg, source)
+    return _resolve_paths(cfg, base_dir) if base_dir is not None else cfg
+
+
+def load_config(path: str | os.PathLike[str]) -> AgentConfig:
+    """Read and validate an agent config file, or raise :class:`ConfigError` (one line)."""
+    cfg = base.load(path, AgentConfig)
+    source = os.fspath(path)
+    _check(cfg, source)
+    return _resolve_paths(cfg, Path(source).resolve().parent)
+
+
+def warnings(cfg: AgentConfig) -> list[str]:
+    """Allowed but unwise settings, one sentence each (never containing a secret)."""
+    out: list[str] = []
+    pw = cfg.mqtt.password_file
+    if pw and base.readable_by_others(pw):
+        out.append(f"mqtt.password_file {pw} is readable by other users: run chmod 600 {pw}")
+    if pw and not cfg.mqtt.tls:
+        out.append("mqtt.tls is false: the broker password travels unencrypted")
+    if not cfg.devices:
+        out.append("no [[devices]] configured: the USB check expects nothing")
+    return out
+
+
+def read_password(cfg: AgentConfig, source: str = "config") -> str | None:
+    """The broker password from ``mqtt.password_file`` (None if none is configured)."""
+    if not cfg.mqtt.password_file:
+        return None
+    return base.read_secret(cfg.mqtt.password_file, source, "mqtt.password_file")
+
+
+def default_spool_path(cfg: AgentConfig, environ: dict[str, str] | None = None) -> str:
+    """Where the spool lives when ``spool.path`` is empty (see :class:`SpoolSettings`)."""
+    if cfg.spool.path:
+        return cfg.spool.path
+    env = os.environ if environ is None else environ
+    if state_dir := env.get("STATE_DIRECTORY"):
+        return os.path.join(state_dir.split(":")[0], "spool.sqlite")
+    if sys.platform == "win32":  # pragma: no cover - Windows is not exercised here
+        root = env.get("PROGRAMDATA", r"C:\ProgramData")
+        return os.path.join(root, "pantau", "spool.sqlite")
+    return "/var/lib/pantau-agent/spool.sqlite"
+
+
+def system_disks(cfg: AgentConfig) -> tuple[str, ...]:
+    """Configured disks, or the system disk (``/`` or ``%SystemDrive%\\``)."""
+    if cfg.host.disks:
+        return cfg.host.disks
+    if sys.platform == "win32":  # pragma: no cover - Windows is not exercised here
+        return (os.environ.get("SYSTEMDRIVE", "C:") + "\\",)
+    return ("/",)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _toml_value(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"0x{value:04x}" if key in ("vid", "pids") else str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        escaped = "".join(c if c >= " " else f"\\u{ord(c):04x}" for c in escaped)
+        return f'"{escaped}"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(key, v) for v in value) + "]"
+    raise TypeError(f"cannot render {type(value).__name__} as TOML")
+
+
+def _table(header: str, data: dict[str, Any]) -> list[str]:
+    return [header, *(f"{k} = {_toml_value(k, v)}" for k, v in data.items()), ""]
+
+
+def render_toml(cfg: AgentConfig, comment: str = "") -> str:
+    """The config as TOML, leaving out settings that equal their default."""
+    data: dict[str, Any] = msgspec.to_builtins(cfg)
+    lines = [f"# {line}".rstrip() for line in comment.splitlines()]
+    if lines:
+        lines.append("")
+    for section in ("station", "mqtt", "spool", "intervals", "host", "log"):
+        if data.get(section):
+            lines += _table(f"[{section}]", data[section])
+    for section in ("devices", "probes"):
+        for item in data.get(section, ()):
+            lines += _table(f"[[{section}]]", item)
+    return "\n".join(lines)
