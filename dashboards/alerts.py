@@ -1,0 +1,575 @@
+"""Every alert, defined once as data; rendered by :mod:`dashboards.prometheus_rules` and
+:mod:`dashboards.grafana_alerting`.
+
+An alert is a *value query* (PromQL returning one series per station/device/target), a comparison
+(``<`` or ``>``) with a threshold, a ``for`` duration, a severity and static routing labels, and
+texts in Bahasa Indonesia and English. The split into query + comparison is what lets one
+definition become both a Prometheus rule (``(query) < 1``) and a Grafana rule (query A, reduce B,
+threshold C), so the value shown in a notification is the same in both.
+
+Texts use named placeholders, rendered into Go templates (Prometheus and Grafana share the
+syntax) or, for the promtool test expectations, into concrete strings:
+
+``{station} {provinsi} {kabkota} {kecamatan} {device_class} {target} {mount} {instance} {job}``
+    the series' label
+``{Device_id} {device_id} {Device_en} {device_en}``
+    the device class's name (capitalised or not) in Bahasa Indonesia / English
+``{value}``  the value, rounded to a whole number; ``{value_pct}`` the value as a percentage
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from dashboards import metrics as m
+
+Severity = Literal["critical", "warning"]
+Op = Literal["<", ">"]
+
+_PLACEHOLDER_RE: Final = re.compile(r"\{(\w+)\}")
+_LABEL_PLACEHOLDERS: Final = frozenset(
+    {*m.STATION_LABELS, "device_class", "target", "mount", "instance", "job"}
+)
+_DEVICE_PLACEHOLDERS: Final = frozenset({"Device_id", "device_id", "Device_en", "device_en"})
+_VALUE_PLACEHOLDERS: Final = frozenset({"value", "value_pct"})
+PLACEHOLDERS: Final = _LABEL_PLACEHOLDERS | _DEVICE_PLACEHOLDERS | _VALUE_PLACEHOLDERS
+
+
+@dataclass(frozen=True)
+class Expect:
+    """One alert expected to fire in a promtool case: its series labels and value."""
+
+    labels: Mapping[str, str]
+    value: float = 0.0
+
+
+@dataclass(frozen=True)
+class Case:
+    """A promtool unit-test scenario: input series (at ``interval``) and what fires when.
+
+    ``checks`` are ``(eval_time, expected firing alerts)``; an empty tuple means nothing fires
+    (before the fault, while pending, after it resolves).
+    """
+
+    series: tuple[tuple[str, str], ...]
+    checks: tuple[tuple[str, tuple[Expect, ...]], ...]
+    interval: str = "1m"
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    group: Literal["stations", "collector"]
+    query: str
+    op: Op
+    threshold: float
+    for_: str
+    severity: Severity
+    summary_id: str
+    description_id: str
+    summary_en: str
+    description_en: str
+    case: Case
+    #: Static labels beyond ``severity`` (``component``, ``hours``) used by routing.
+    labels: Mapping[str, str] = field(default_factory=dict)
+    #: Dashboard the notification links to (Grafana ``dashboardUid``).
+    dashboard_uid: str = ""
+
+    @property
+    def expr(self) -> str:
+        """The Prometheus alerting expression."""
+        return f"({self.query}) {self.op} {_num(self.threshold)}"
+
+    def all_labels(self) -> dict[str, str]:
+        return {**self.labels, "severity": self.severity}
+
+    def texts(self) -> dict[str, str]:
+        """Annotation key -> text with placeholders (Bahasa Indonesia first: recipients' language)."""
+        return {
+            "summary": self.summary_id,
+            "description": self.description_id,
+            "summary_en": self.summary_en,
+            "description_en": self.description_en,
+        }
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+# --------------------------------------------------------------------------- text rendering
+
+
+def _device_template(lang: int, capital: bool) -> str:
+    branches = []
+    for i, (cls, names) in enumerate(m.DEVICE_NAMES.items()):
+        name = names[lang][0].upper() + names[lang][1:] if capital else names[lang]
+        branches.append(
+            f'{{{{ {"if" if i == 0 else "else if"} eq $labels.device_class "{cls}" }}}}{name}'
+        )
+    fallback = (
+        ("Perangkat" if capital else "perangkat")
+        if lang == 0
+        else ("Device" if capital else "device")
+    )
+    return (
+        "".join(branches) + f"{{{{ else }}}}{fallback} {{{{ $labels.device_class }}}}{{{{ end }}}}"
+    )
+
+
+def go_template(text: str, value_ref: str) -> str:
+    """Render placeholders as a Go template; ``value_ref`` is ``$value`` (Prometheus) or e.g.
+    ``$values.B.Value`` (Grafana)."""
+
+    def sub(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key in _LABEL_PLACEHOLDERS:
+            return f"{{{{ $labels.{key} }}}}"
+        if key in _DEVICE_PLACEHOLDERS:
+            return _device_template(0 if key.endswith("_id") else 1, key[0].isupper())
+        if key == "value":
+            return f'{{{{ printf "%.0f" {value_ref} }}}}'
+        if key == "value_pct":
+            return f"{{{{ humanizePercentage {value_ref} }}}}"
+        raise ValueError(f"unknown placeholder {{{key}}}")
+
+    return _PLACEHOLDER_RE.sub(sub, text)
+
+
+def concrete_text(text: str, labels: Mapping[str, str], value: float) -> str:
+    """Render placeholders with concrete values, as Go's templates above would."""
+
+    def device(lang: int, capital: bool) -> str:
+        cls = labels.get("device_class", "")
+        if cls in m.DEVICE_NAMES:
+            name = m.DEVICE_NAMES[cls][lang]
+        else:
+            name = ("perangkat " if lang == 0 else "device ") + cls
+        return name[0].upper() + name[1:] if capital else name
+
+    def sub(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key in _LABEL_PLACEHOLDERS:
+            return labels.get(key, "")
+        if key in _DEVICE_PLACEHOLDERS:
+            return device(0 if key.endswith("_id") else 1, key[0].isupper())
+        if key == "value":
+            return f"{value:.0f}"
+        if key == "value_pct":
+            return f"{value * 100:.4g}%"
+        raise ValueError(f"unknown placeholder {{{key}}}")
+
+    return _PLACEHOLDER_RE.sub(sub, text)
+
+
+# --------------------------------------------------------------------------- test fixtures
+
+
+def station_series(metric: str, station: str, kecamatan: str, **extra: str) -> str:
+    """A promtool input series of one Klaten station (provinsi 33, kabkota 3310)."""
+    labels = {"station": station, "provinsi": "33", "kabkota": "3310", "kecamatan": kecamatan}
+    labels.update(extra)
+    return metric + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
+def _st(station: str, kecamatan: str, **extra: str) -> dict[str, str]:
+    return {
+        "station": station,
+        "provinsi": "33",
+        "kabkota": "3310",
+        "kecamatan": kecamatan,
+        **extra,
+    }
+
+
+_JUW = ("3310-juwiring-01", "Juwiring")
+_BAY = ("3310-bayat-01", "Bayat")
+_CAW = ("3310-cawas-01", "Cawas")
+_PED = ("3310-pedan-01", "Pedan")
+
+
+# --------------------------------------------------------------------------- the alerts
+
+StationHours = {"component": "station", "hours": "office"}
+StationAlways = {"component": "station", "hours": "always"}
+CollectorAlways = {"component": "collector", "hours": "always"}
+
+
+def _peripheral_missing() -> Alert:
+    s = station_series
+    return Alert(
+        name="PantauPeripheralMissing",
+        group="stations",
+        query=f"{m.PERIPHERAL_PRESENT} and on(station) {m.STATION_UP} == 1",
+        op="<",
+        threshold=1,
+        for_="2m",
+        severity="critical",
+        labels=StationHours,
+        dashboard_uid="pantau-station",
+        summary_id="{Device_id} tidak terdeteksi di Kecamatan {kecamatan} (stasiun {station})",
+        description_id=(
+            "{Device_id} di stasiun perekaman {station}, Kecamatan {kecamatan}, kabupaten/kota "
+            "{kabkota}, tidak terhubung lewat USB. Perekaman e-KTP tidak bisa dilakukan. Periksa "
+            "kabel USB dan daya perangkat (kamera yang dimatikan juga hilang dari USB)."
+        ),
+        summary_en="{Device_en} not detected in Kecamatan {kecamatan} (station {station})",
+        description_en=(
+            "The {device_en} of recording station {station}, Kecamatan {kecamatan}, kabupaten/kota "
+            "{kabkota}, is not connected over USB. e-KTP recording is not possible. Check the USB "
+            "cable and the device's power (a camera that is switched off also leaves USB)."
+        ),
+        case=Case(
+            series=(
+                (s(m.STATION_UP, *_JUW), "1x40"),
+                (s(m.PERIPHERAL_PRESENT, *_JUW, device_class="fingerprint"), "1x10 0x10 1x20"),
+                (s(m.PERIPHERAL_PRESENT, *_JUW, device_class="camera"), "1x40"),
+                # Bayat is offline: its stale "missing" must not page twice (StationOffline does).
+                (s(m.STATION_UP, *_BAY), "0x40"),
+                (s(m.PERIPHERAL_PRESENT, *_BAY, device_class="iris"), "0x40"),
+            ),
+            checks=(
+                ("5m", ()),
+                ("11m", ()),
+                ("15m", (Expect(_st(*_JUW, device_class="fingerprint"), 0),)),
+                ("25m", ()),
+            ),
+        ),
+    )
+
+
+def _login_unreachable() -> Alert:
+    s = station_series
+    return Alert(
+        name="PantauLoginUnreachable",
+        group="stations",
+        query=f"{m.LOGIN_UP} and on(station) {m.STATION_UP} == 1",
+        op="<",
+        threshold=1,
+        for_="10m",
+        severity="critical",
+        labels=StationHours,
+        dashboard_uid="pantau-station",
+        summary_id="Layanan login {target} tidak terjangkau dari Kecamatan {kecamatan} (stasiun {station})",
+        description_id=(
+            "Stasiun perekaman {station} di Kecamatan {kecamatan} ({kabkota}) tidak dapat "
+            "menghubungi layanan login {target} selama lebih dari 10 menit. Operator tidak bisa "
+            "login ke aplikasi ENROLLMENT KTP-el. Periksa jaringan/VPN ke server regional."
+        ),
+        summary_en="Login service {target} unreachable from Kecamatan {kecamatan} (station {station})",
+        description_en=(
+            "Recording station {station} in Kecamatan {kecamatan} ({kabkota}) has not reached the "
+            "login service {target} for more than 10 minutes. Operators cannot log in to the "
+            "enrollment application. Check the network/VPN to the regional server."
+        ),
+        case=Case(
+            series=(
+                (s(m.STATION_UP, *_BAY), "1x60"),
+                (s(m.LOGIN_UP, *_BAY, target="central"), "1x10 0x20 1x30"),
+                (s(m.STATION_UP, *_JUW), "1x60"),
+                (s(m.LOGIN_UP, *_JUW, target="central"), "1x60"),
+            ),
+            checks=(
+                ("5m", ()),
+                ("15m", ()),
+                ("25m", (Expect(_st(*_BAY, target="central"), 0),)),
+                ("40m", ()),
+            ),
+        ),
+    )
+
+
+def _station_offline() -> Alert:
+    s = station_series
+    return Alert(
+        name="PantauStationOffline",
+        group="stations",
+        query=f"{m.STATION_UP} and on(station) {m.STATION_LAST_REPORT} > 0",
+        op="<",
+        threshold=1,
+        for_="5m",
+        severity="critical",
+        labels=StationHours,
+        dashboard_uid="pantau-station",
+        summary_id="Stasiun perekaman {station} di Kecamatan {kecamatan} offline",
+        description_id=(
+            "Stasiun perekaman {station} di Kecamatan {kecamatan} ({kabkota}) tidak melapor "
+            "selama lebih dari 5 menit: PC mati, agen berhenti, atau jaringan putus."
+        ),
+        summary_en="Recording station {station} in Kecamatan {kecamatan} is offline",
+        description_en=(
+            "Recording station {station} in Kecamatan {kecamatan} ({kabkota}) has not reported "
+            "for more than 5 minutes: the PC is off, the agent stopped, or the network is down."
+        ),
+        case=Case(
+            series=(
+                (s(m.STATION_UP, *_CAW), "1x10 0x20 1x20"),
+                (s(m.STATION_LAST_REPORT, *_CAW), "1000+60x10 1600x20 1660+60x20"),
+                (s(m.STATION_UP, *_JUW), "1x50"),
+                (s(m.STATION_LAST_REPORT, *_JUW), "1000+60x50"),
+                # Never reported: no last-report series; that is PantauStationNeverReported.
+                (s(m.STATION_UP, *_PED), "0x50"),
+            ),
+            checks=(
+                ("5m", ()),
+                ("13m", ()),
+                ("20m", (Expect(_st(*_CAW), 0),)),
+                ("35m", ()),
+            ),
+        ),
+    )
+
+
+def _never_reported() -> Alert:
+    s = station_series
+    return Alert(
+        name="PantauStationNeverReported",
+        group="stations",
+        query=(
+            f'{m.STATION_UP} and on(station) {m.STATION_INFO}{{inventory="yes"}} '
+            f"unless on(station) {m.STATION_LAST_REPORT} > 0"
+        ),
+        op="<",
+        threshold=1,
+        for_="15m",
+        severity="warning",
+        labels=StationHours,
+        dashboard_uid="pantau-fleet",
+        summary_id="Stasiun {station} di Kecamatan {kecamatan} terdaftar di inventaris tetapi belum pernah melapor",
+        description_id=(
+            "Stasiun perekaman {station} (Kecamatan {kecamatan}, {kabkota}) ada di inventaris "
+            "tetapi agen pantau belum pernah melapor. Pasang/aktifkan agen, atau perbaiki "
+            "perangkat yang rusak."
+        ),
+        summary_en="Station {station} in Kecamatan {kecamatan} is in the inventory but never reported",
+        description_en=(
+            "Recording station {station} (Kecamatan {kecamatan}, {kabkota}) is in the inventory "
+            "but its pantau agent has never reported. Install/start the agent, or repair the "
+            "broken equipment."
+        ),
+        case=Case(
+            series=(
+                (s(m.STATION_UP, *_CAW), "0x40"),
+                (s(m.STATION_INFO, *_CAW, agent_version="", os="", inventory="yes"), "1x40"),
+                # Pedan's agent starts at minute 25: from then on it has reported.
+                (s(m.STATION_UP, *_PED), "0x25 1x15"),
+                (
+                    s(m.STATION_INFO, *_PED, agent_version="0.1.0", os="linux", inventory="yes"),
+                    "1x40",
+                ),
+                (s(m.STATION_LAST_REPORT, *_PED), "_x25 2500+60x15"),
+                # Juwiring reported and is merely offline now: that is PantauStationOffline.
+                (s(m.STATION_UP, *_JUW), "0x40"),
+                (
+                    s(m.STATION_INFO, *_JUW, agent_version="0.1.0", os="linux", inventory="yes"),
+                    "1x40",
+                ),
+                (s(m.STATION_LAST_REPORT, *_JUW), "1000x40"),
+            ),
+            checks=(
+                ("10m", ()),
+                ("20m", (Expect(_st(*_CAW), 0), Expect(_st(*_PED), 0))),
+                ("30m", (Expect(_st(*_CAW), 0),)),
+            ),
+        ),
+    )
+
+
+def _repeated_reboots() -> Alert:
+    s = station_series
+    return Alert(
+        name="PantauRepeatedReboots",
+        group="stations",
+        query=f"changes({m.HOST_BOOT}[1h])",
+        op=">",
+        threshold=2,
+        for_="0s",
+        severity="warning",
+        labels=StationAlways,
+        dashboard_uid="pantau-station",
+        summary_id="PC stasiun {station} di Kecamatan {kecamatan} menyala ulang {value} kali dalam 1 jam",
+        description_id=(
+            "PC stasiun perekaman {station} di Kecamatan {kecamatan} ({kabkota}) menyala ulang "
+            "{value} kali dalam satu jam terakhir. Kemungkinan gangguan listrik atau sambaran "
+            "petir: periksa UPS, grounding dan stabilizer."
+        ),
+        summary_en="PC of station {station} in Kecamatan {kecamatan} rebooted {value} times in 1 hour",
+        description_en=(
+            "The PC of recording station {station} in Kecamatan {kecamatan} ({kabkota}) rebooted "
+            "{value} times in the last hour. Likely power trouble or a lightning strike: check "
+            "the UPS, grounding and stabiliser."
+        ),
+        case=Case(
+            series=(
+                (s(m.HOST_BOOT, *_JUW), "1000x10 2000 3000 4000 4000x80"),
+                (s(m.HOST_BOOT, *_CAW), "1000x20 5000x73"),
+            ),
+            checks=(
+                ("5m", ()),
+                ("12m", ()),
+                ("20m", (Expect(_st(*_JUW), 3),)),
+                ("80m", ()),
+            ),
+        ),
+    )
+
+
+def _disk_almost_full() -> Alert:
+    s = station_series
+    return Alert(
+        name="PantauDiskAlmostFull",
+        group="stations",
+        query=f"{m.HOST_DISK_FREE} / {m.HOST_DISK_SIZE}",
+        op="<",
+        threshold=0.1,
+        for_="15m",
+        severity="warning",
+        labels=StationAlways,
+        dashboard_uid="pantau-station",
+        summary_id="Disk {mount} stasiun {station} di Kecamatan {kecamatan} hampir penuh (sisa {value_pct})",
+        description_id=(
+            "Ruang kosong disk {mount} di stasiun perekaman {station}, Kecamatan {kecamatan} "
+            "({kabkota}) tinggal {value_pct}. Data rekaman yang belum terkirim bisa gagal "
+            "disimpan."
+        ),
+        summary_en="Disk {mount} of station {station} in Kecamatan {kecamatan} almost full ({value_pct} free)",
+        description_en=(
+            "Only {value_pct} of disk {mount} is free on recording station {station}, Kecamatan "
+            "{kecamatan} ({kabkota}). Recordings not yet sent may fail to be stored."
+        ),
+        case=Case(
+            series=(
+                (s(m.HOST_DISK_FREE, *_JUW, mount="C:"), "500x10 50x30 500x20"),
+                (s(m.HOST_DISK_SIZE, *_JUW, mount="C:"), "1000x60"),
+                (s(m.HOST_DISK_FREE, *_BAY, mount="/"), "900x60"),
+                (s(m.HOST_DISK_SIZE, *_BAY, mount="/"), "1000x60"),
+            ),
+            checks=(
+                ("5m", ()),
+                ("20m", ()),
+                ("30m", (Expect(_st(*_JUW, mount="C:"), 0.05),)),
+                ("45m", ()),
+            ),
+        ),
+    )
+
+
+def _clock_skew() -> Alert:
+    s = station_series
+    return Alert(
+        name="PantauClockSkew",
+        group="stations",
+        query=f"abs({m.HOST_CLOCK_SKEW})",
+        op=">",
+        threshold=300,
+        for_="15m",
+        severity="warning",
+        labels=StationAlways,
+        dashboard_uid="pantau-station",
+        summary_id="Jam PC stasiun {station} di Kecamatan {kecamatan} meleset {value} detik",
+        description_id=(
+            "Jam PC stasiun perekaman {station} di Kecamatan {kecamatan} ({kabkota}) berbeda "
+            "{value} detik dari server. Baterai CMOS mungkin habis (setelah lonjakan listrik); "
+            "login dan sertifikat bisa gagal. Setel jam dan sinkronisasi waktu (NTP)."
+        ),
+        summary_en="Clock of station {station} in Kecamatan {kecamatan} is off by {value} seconds",
+        description_en=(
+            "The PC clock of recording station {station} in Kecamatan {kecamatan} ({kabkota}) "
+            "differs from the server by {value} seconds. The CMOS battery may be dead (after a "
+            "power surge); logins and certificates can fail. Set the clock and enable time sync."
+        ),
+        case=Case(
+            series=(
+                (s(m.HOST_CLOCK_SKEW, *_CAW), "0x10 -3600x30 0x20"),
+                (s(m.HOST_CLOCK_SKEW, *_JUW), "2x60"),
+            ),
+            checks=(
+                ("5m", ()),
+                ("20m", ()),
+                ("30m", (Expect(_st(*_CAW), 3600),)),
+                ("45m", ()),
+            ),
+        ),
+    )
+
+
+def _collector_down() -> Alert:
+    inst = {"job": m.COLLECTOR_JOB, "instance": "collector-1:9108"}
+    up = f'up{{job="{m.COLLECTOR_JOB}",instance="collector-1:9108"}}'
+    other = 'up{job="node",instance="host:9100"}'
+    return Alert(
+        name="PantauCollectorDown",
+        group="collector",
+        query=f'up{{job="{m.COLLECTOR_JOB}"}}',
+        op="<",
+        threshold=1,
+        for_="2m",
+        severity="critical",
+        labels=CollectorAlways,
+        dashboard_uid="pantau-collector",
+        summary_id="Collector pantau {instance} tidak bisa di-scrape",
+        description_id=(
+            "Prometheus tidak bisa mengambil metrik dari collector pantau {instance} selama lebih "
+            "dari 2 menit. Status seluruh stasiun tidak terlihat."
+        ),
+        summary_en="pantau collector {instance} cannot be scraped",
+        description_en=(
+            "Prometheus has not scraped the pantau collector {instance} for more than 2 minutes. "
+            "No station's state is visible."
+        ),
+        case=Case(
+            series=((up, "1x5 0x10 1x10"), (other, "0x25")),
+            checks=(("3m", ()), ("6m", ()), ("10m", (Expect(inst, 0),)), ("20m", ())),
+        ),
+    )
+
+
+def _broker_unreachable() -> Alert:
+    inst = {"job": m.COLLECTOR_JOB, "instance": "collector-1:9108"}
+    series = f'{m.COLLECTOR_MQTT}{{job="{m.COLLECTOR_JOB}",instance="collector-1:9108"}}'
+    return Alert(
+        name="PantauBrokerUnreachable",
+        group="collector",
+        query=m.COLLECTOR_MQTT,
+        op="<",
+        threshold=1,
+        for_="2m",
+        severity="critical",
+        labels=CollectorAlways,
+        dashboard_uid="pantau-collector",
+        summary_id="Collector pantau {instance} terputus dari broker MQTT",
+        description_id=(
+            "Collector pantau {instance} tidak terhubung ke broker MQTT selama lebih dari 2 "
+            "menit. Laporan stasiun tidak diterima; periksa broker (mosquitto/EMQX)."
+        ),
+        summary_en="pantau collector {instance} is disconnected from the MQTT broker",
+        description_en=(
+            "The pantau collector {instance} has not been connected to the MQTT broker for more "
+            "than 2 minutes. Station reports are not received; check the broker (mosquitto/EMQX)."
+        ),
+        case=Case(
+            series=((series, "1x5 0x10 1x10"),),
+            checks=(("3m", ()), ("6m", ()), ("10m", (Expect(inst, 0),)), ("20m", ())),
+        ),
+    )
+
+
+ALERT_FACTORIES: Final[tuple[Callable[[], Alert], ...]] = (
+    _peripheral_missing,
+    _login_unreachable,
+    _station_offline,
+    _never_reported,
+    _repeated_reboots,
+    _disk_almost_full,
+    _clock_skew,
+    _collector_down,
+    _broker_unreachable,
+)
+
+
+def default_alerts() -> tuple[Alert, ...]:
+    """The shipped alerts, in the order they appear in the generated files."""
+    return tuple(factory() for factory in ALERT_FACTORIES)

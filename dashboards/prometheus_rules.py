@@ -1,0 +1,78 @@
+"""Render :mod:`dashboards.alerts` as a Prometheus rules file and its promtool unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from dashboards.alerts import Alert, concrete_text, go_template
+
+#: Rule group evaluation interval (Prometheus ``interval``), also the Grafana group interval.
+GROUP_INTERVAL = "30s"
+RULES_FILE = "pantau.rules.yml"
+
+
+def _groups(alerts: Iterable[Alert]) -> dict[str, list[Alert]]:
+    groups: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        groups.setdefault(alert.group, []).append(alert)
+    return groups
+
+
+def rule(alert: Alert, *, for_override: str | None = None) -> dict[str, Any]:
+    return {
+        "alert": alert.name,
+        "expr": alert.expr,
+        "for": for_override if for_override is not None else alert.for_,
+        "labels": alert.all_labels(),
+        "annotations": {k: go_template(v, "$value") for k, v in alert.texts().items()},
+    }
+
+
+def rules_document(
+    alerts: Iterable[Alert],
+    *,
+    interval: str = GROUP_INTERVAL,
+    for_override: str | None = None,
+) -> dict[str, Any]:
+    """The ``groups:`` document. ``for_override`` shortens every ``for`` (end-to-end tests)."""
+    return {
+        "groups": [
+            {
+                "name": f"pantau-{name}",
+                "interval": interval,
+                "rules": [rule(a, for_override=for_override) for a in members],
+            }
+            for name, members in _groups(alerts).items()
+        ]
+    }
+
+
+def _expected(alert: Alert, labels: dict[str, str], value: float) -> dict[str, Any]:
+    return {
+        "exp_labels": {**labels, **alert.all_labels()},
+        "exp_annotations": {k: concrete_text(v, labels, value) for k, v in alert.texts().items()},
+    }
+
+
+def tests_document(alerts: Iterable[Alert], rule_file: str) -> dict[str, Any]:
+    """promtool ``test rules`` document: one test group per alert, from its :class:`Case`."""
+    tests = []
+    for alert in alerts:
+        case = alert.case
+        tests.append(
+            {
+                "name": alert.name,
+                "interval": case.interval,
+                "input_series": [{"series": s, "values": v} for s, v in case.series],
+                "alert_rule_test": [
+                    {
+                        "eval_time": at,
+                        "alertname": alert.name,
+                        "exp_alerts": [_expected(alert, dict(e.labels), e.value) for e in expected],
+                    }
+                    for at, expected in case.checks
+                ],
+            }
+        )
+    return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}
