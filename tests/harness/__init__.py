@@ -1,0 +1,21 @@
+"""Real-server test harness for pantau (fixtures are registered in tests/conftest.py).
+
+Import from here as ``harness`` (tests/ is on sys.path via pytest's rootdir conftest), e.g.
+``from harness import MqttClient, PANTAU_ACL``.
+"""
+
+from .certs import TlsCerts, make_tls_certs
+from .mosquitto import DEFAULT_USERS, PANTAU_ACL, Mosquitto
+from .mqtt import MqttClient
+from .procs import HarnessError, free_port
+
+__all__ = [
+    "DEFAULT_USERS",
+    "PANTAU_ACL",
+    "HarnessError",
+    "Mosquitto",
+    "MqttClient",
+    "TlsCerts",
+    "free_port",
+    "make_tls_certs",
+]
