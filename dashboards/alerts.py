@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from dashboards import DashboardsError
 from dashboards import metrics as m
 
 Severity = Literal["critical", "warning"]
@@ -134,7 +135,7 @@ def go_template(text: str, value_ref: str) -> str:
             return f'{{{{ printf "%.0f" {value_ref} }}}}'
         if key == "value_pct":
             return f"{{{{ humanizePercentage {value_ref} }}}}"
-        raise ValueError(f"unknown placeholder {{{key}}}")
+        raise DashboardsError(f"unknown placeholder {{{key}}}")
 
     return _PLACEHOLDER_RE.sub(sub, text)
 
@@ -160,7 +161,7 @@ def concrete_text(text: str, labels: Mapping[str, str], value: float) -> str:
             return f"{value:.0f}"
         if key == "value_pct":
             return f"{value * 100:.4g}%"
-        raise ValueError(f"unknown placeholder {{{key}}}")
+        raise DashboardsError(f"unknown placeholder {{{key}}}")
 
     return _PLACEHOLDER_RE.sub(sub, text)
 
