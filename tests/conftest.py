@@ -6,6 +6,13 @@
   ``.stop()``, ``.kill()``, ``.restart()``, ``.log()``.
 - ``mosquitto_factory`` (function): ``make(auth=False, tls=False, users=None, acl=None,
   extra_config="")`` -> started :class:`harness.Mosquitto`; all stopped at test end.
+- ``alertmanager`` (session): :class:`harness.Alertmanager` with a webhook receiver in this
+  process; ``.url``, ``.notifications``, ``.mark()``, ``.wait_for(alertname, status, labels,
+  timeout, since=)``.
+- ``prometheus`` (session): :class:`harness.Prometheus` sending alerts to ``alertmanager``;
+  ``.url``, ``.scrape(job, targets)``, ``.unscrape(job)``, ``.query(expr)``,
+  ``.wait_until(expr, predicate, timeout)``, ``.load_rules(paths)``, ``.unload_rules(copied)``.
+  Session-shared: use job, alert and label names unique to your test.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from harness import Mosquitto, TlsCerts, make_tls_certs
+from harness import Alertmanager, Mosquitto, Prometheus, TlsCerts, make_tls_certs
 
 
 @pytest.fixture(scope="session")
@@ -63,3 +70,23 @@ def mosquitto_factory(tmp_path: Path, tls_certs: TlsCerts) -> Iterator[Mosquitto
     finally:
         for broker in brokers:
             broker.stop()
+
+
+@pytest.fixture(scope="session")
+def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alertmanager]:
+    am = Alertmanager(tmp_path_factory.mktemp("alertmanager"))
+    try:
+        yield am.start()
+    finally:
+        am.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory, alertmanager: Alertmanager
+) -> Iterator[Prometheus]:
+    prom = Prometheus(tmp_path_factory.mktemp("prometheus"), alertmanager_url=alertmanager.url)
+    try:
+        yield prom.start()
+    finally:
+        prom.stop()

@@ -8,14 +8,18 @@ from .certs import TlsCerts, make_tls_certs
 from .mosquitto import DEFAULT_USERS, PANTAU_ACL, Mosquitto
 from .mqtt import MqttClient
 from .procs import HarnessError, free_port
+from .prom import Alertmanager, Prometheus, WebhookReceiver
 
 __all__ = [
     "DEFAULT_USERS",
     "PANTAU_ACL",
+    "Alertmanager",
     "HarnessError",
     "Mosquitto",
     "MqttClient",
+    "Prometheus",
     "TlsCerts",
+    "WebhookReceiver",
     "free_port",
     "make_tls_certs",
 ]
