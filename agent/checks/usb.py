@@ -1,0 +1,272 @@
+"""The ``usb`` check: expected peripherals per device class, present or missing.
+
+I/O and classification are apart:
+
+- :class:`UsbReader` is the one-method interface that enumerates devices as plain
+  :class:`UsbDevice` descriptions. :class:`PyUsbReader` is the real one (pyusb on the system
+  libusb on Linux, on the ``libusb-package`` wheel's libusb on Windows; names from sysfs, no
+  device transfer). A simulator or a test passes any object with a ``devices()`` method.
+- :func:`classify` (pure) matches the config's rules against descriptions and says, per device
+  class, which rules found a device; :meth:`ClassStatus.to_wire` gives the wire
+  :class:`~pantau.wire.Peripheral`.
+
+A class is present when every rule of the class matches at least one enumerated device.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from agent.checks import Findings
+from agent.config import DeviceRule
+from agent.errors import UsbUnavailable
+from pantau import wire
+
+#: bDeviceClass of hubs: never an expected peripheral, skipped during enumeration.
+HUB_CLASS: Final = 0x09
+#: Peripheral.reason values.
+MISSING: Final = "missing"
+LIBUSB_UNAVAILABLE: Final = "libusb_unavailable"
+CHECK_FAILED: Final = "check_failed"
+
+LIBUSB_HINT: Final = (
+    "libusb not found: install it (Debian/Ubuntu: apt-get install libusb-1.0-0; "
+    "Windows: pip install libusb-package)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UsbDevice:
+    """One enumerated USB device, as far as matching and reporting need it."""
+
+    vid: int
+    pid: int
+    bus: int = 0
+    #: sysfs-style port path, e.g. ``1-2.3`` (bus 1, port 2, hub port 3).
+    port: str = ""
+    device_class: int = 0
+    interface_classes: tuple[int, ...] = ()
+    manufacturer: str = ""
+    product: str = ""
+
+    @property
+    def ids(self) -> str:
+        return f"{self.vid:04x}:{self.pid:04x}"
+
+    def to_wire(self) -> wire.Device:
+        return wire.Device(
+            vid=self.vid,
+            pid=self.pid,
+            bus=self.bus,
+            port=self.port[:32],
+            manufacturer=self.manufacturer[:256],
+            product=self.product[:256],
+        )
+
+
+class UsbReader(Protocol):
+    """Enumerates the USB devices present now. Raise :class:`UsbUnavailable` if it cannot."""
+
+    def devices(self) -> Sequence[UsbDevice]: ...
+
+
+# --------------------------------------------------------------------------- pure
+
+
+def matches(rule: DeviceRule, device: UsbDevice) -> bool:
+    """True if ``device`` satisfies ``rule`` (vid, optional pids and classes)."""
+    if device.vid != rule.vid:
+        return False
+    if rule.pids and device.pid not in rule.pids:
+        return False
+    if rule.usb_class is not None and device.device_class != rule.usb_class:
+        return False
+    return rule.interface_class is None or rule.interface_class in device.interface_classes
+
+
+def rule_label(rule: DeviceRule) -> str:
+    """``Canon EOS camera (04a9:*)`` style label of a rule, for people."""
+    pids = "|".join(f"{p:04x}" for p in rule.pids) or "*"
+    ids = f"{rule.vid:04x}:{pids}"
+    return f"{rule.name} ({ids})" if rule.name else ids
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    rule: DeviceRule
+    devices: tuple[UsbDevice, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClassStatus:
+    """Presence of one device class: each of its rules and the devices that matched it."""
+
+    device_class: str
+    rules: tuple[RuleMatch, ...]
+
+    @property
+    def present(self) -> bool:
+        return all(m.devices for m in self.rules)
+
+    @property
+    def missing(self) -> tuple[DeviceRule, ...]:
+        return tuple(m.rule for m in self.rules if not m.devices)
+
+    @property
+    def devices(self) -> tuple[UsbDevice, ...]:
+        return tuple(dict.fromkeys(d for m in self.rules for d in m.devices))
+
+    def to_wire(self) -> wire.Peripheral:
+        return wire.Peripheral(
+            device_class=self.device_class,
+            present=self.present,
+            expected=len(self.rules),
+            found=sum(1 for m in self.rules if m.devices),
+            devices=tuple(d.to_wire() for d in self.devices),
+            reason="" if self.present else MISSING,
+        )
+
+
+def classify(rules: Sequence[DeviceRule], devices: Sequence[UsbDevice]) -> tuple[ClassStatus, ...]:
+    """Per device class (in rule order), which rules matched which devices."""
+    by_class: dict[str, list[RuleMatch]] = {}
+    for rule in rules:
+        found = tuple(d for d in devices if matches(rule, d))
+        by_class.setdefault(rule.device_class, []).append(RuleMatch(rule, found))
+    return tuple(ClassStatus(c, tuple(ms)) for c, ms in by_class.items())
+
+
+def unavailable(rules: Sequence[DeviceRule], reason: str) -> tuple[wire.Peripheral, ...]:
+    """Every expected class reported not present with ``reason`` (the check could not look)."""
+    counts: dict[str, int] = {}
+    for rule in rules:
+        counts[rule.device_class] = counts.get(rule.device_class, 0) + 1
+    return tuple(
+        wire.Peripheral(device_class=c, present=False, expected=n, found=0, reason=reason)
+        for c, n in counts.items()
+    )
+
+
+# --------------------------------------------------------------------------- the check
+
+
+class UsbCheck:
+    """Enumerate with ``reader`` and classify against the config's ``[[devices]]``."""
+
+    name: Final = "usb"
+
+    def __init__(self, rules: Sequence[DeviceRule], reader: UsbReader, timeout_s: float) -> None:
+        self.rules = tuple(rules)
+        self.reader = reader
+        self.timeout_s = timeout_s
+        #: The last classification (for ``pantau-agent check``'s table), set by :meth:`run`.
+        self.last: tuple[ClassStatus, ...] = ()
+
+    def run(self) -> Findings:
+        statuses = classify(self.rules, self.reader.devices())
+        self.last = statuses
+        return Findings(peripherals=tuple(s.to_wire() for s in statuses))
+
+    def failed(self, exc: Exception | None) -> Findings:
+        why = LIBUSB_UNAVAILABLE if isinstance(exc, UsbUnavailable) else CHECK_FAILED
+        return Findings(peripherals=unavailable(self.rules, why))
+
+
+# --------------------------------------------------------------------------- pyusb reader
+
+
+def _read_attr(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+class PyUsbReader:
+    """Enumerate with pyusb; names from sysfs (Linux) so no device transfer is made.
+
+    The libusb backend is found on first use: Windows uses the ``libusb-package`` wheel's DLL,
+    elsewhere the system libusb. No backend raises :class:`UsbUnavailable` with a hint.
+    """
+
+    def __init__(
+        self,
+        sysfs_root: str = "/sys/bus/usb/devices",
+        find_library: Callable[[str], str | None] | None = None,
+    ) -> None:
+        self.sysfs_root = sysfs_root
+        #: pyusb's hook to locate the libusb shared library (None: its own search).
+        self.find_library = find_library
+        self._backend: Any = None
+
+    def backend(self) -> Any:
+        if self._backend is None:
+            self._backend = _find_backend(self.find_library)
+        return self._backend
+
+    def devices(self) -> list[UsbDevice]:
+        import usb.core
+
+        backend = self.backend()
+        out = []
+        try:
+            found = list(usb.core.find(find_all=True, backend=backend))
+        except usb.core.USBError as exc:
+            raise UsbUnavailable(f"USB enumeration failed: {exc}") from None
+        for dev in found:
+            if dev.bDeviceClass == HUB_CLASS:
+                continue
+            out.append(self._describe(dev))
+        return out
+
+    def _describe(self, dev: Any) -> UsbDevice:
+        try:
+            ports = dev.port_numbers or ()
+        except (NotImplementedError, ValueError, OSError):
+            ports = ()
+        port = f"{dev.bus}-{'.'.join(str(p) for p in ports)}" if ports else ""
+        interface_classes: list[int] = []
+        try:
+            for cfg in dev:
+                for intf in cfg:
+                    if intf.bInterfaceClass not in interface_classes:
+                        interface_classes.append(intf.bInterfaceClass)
+        except (OSError, ValueError, NotImplementedError):
+            interface_classes = []
+        manufacturer = product = ""
+        if port and sys.platform.startswith("linux"):
+            base = os.path.join(self.sysfs_root, port)
+            manufacturer = _read_attr(os.path.join(base, "manufacturer"))
+            product = _read_attr(os.path.join(base, "product"))
+        return UsbDevice(
+            vid=dev.idVendor,
+            pid=dev.idProduct,
+            bus=dev.bus or 0,
+            port=port,
+            device_class=dev.bDeviceClass,
+            interface_classes=tuple(interface_classes),
+            manufacturer=manufacturer,
+            product=product,
+        )
+
+
+def _find_backend(find_library: Callable[[str], str | None] | None) -> Any:
+    try:
+        if sys.platform == "win32" and find_library is None:  # pragma: no cover - not here
+            import libusb_package
+
+            backend = libusb_package.get_libusb1_backend()
+        else:
+            import usb.backend.libusb1
+
+            backend = usb.backend.libusb1.get_backend(find_library=find_library)
+    except ImportError as exc:
+        raise UsbUnavailable(f"{LIBUSB_HINT} ({exc})") from None
+    if backend is None:
+        raise UsbUnavailable(LIBUSB_HINT)
+    return backend

@@ -1,0 +1,319 @@
+"""The MQTT side of the agent: one network thread owns the paho client.
+
+What it does:
+
+- connects with MQTT 5 (or 3.1.1 by config), TLS verified against a CA, username/password;
+- sets the Last Will (``offline``/``will``, retained) and, on every successful (re)connect,
+  publishes the birth (``online``, retained), a fresh state (retained), then the spooled events in
+  order; all QoS 1;
+- deletes a spooled event only when its PUBACK arrives (a broker-side rejection, e.g. an ACL
+  denial under MQTT 5, keeps it for the next connection and is logged);
+- on loss, reconnects with exponential backoff and jitter (:func:`backoff_delay`), so thousands
+  of stations do not reconnect in lockstep after a broker restart;
+- on :meth:`Publisher.stop`, publishes ``offline``/``shutdown`` (retained), waits for its
+  PUBACK (bounded) and disconnects cleanly (so the broker does not send the will).
+
+paho is not safe to drive from two threads without its own loop thread, so every paho call
+happens on the network thread: other threads only raise flags (:meth:`Publisher.publish_state`,
+:meth:`Publisher.events_added`) that the thread acts on within :data:`TICK_S`. Callbacks never
+raise (a paho callback that raises kills its loop).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from agent.errors import SpoolError
+from agent.spool import Spool
+
+TICK_S: Final = 0.2
+#: Spooled events in flight at once (the rest wait in the spool, not in memory).
+WINDOW: Final = 32
+SHUTDOWN_ACK_S: Final = 2.0
+
+
+def backoff_delay(attempt: int, low: float, high: float, unit: float) -> float:
+    """Delay before reconnect attempt ``attempt`` (0-based): equal jitter.
+
+    The ceiling doubles from ``low`` to ``high``; the delay is uniform in [ceiling/2, ceiling]
+    (``unit`` in [0, 1) is the random draw), so waits grow but never synchronise.
+    """
+    ceiling = min(high, low * float(1 << min(attempt, 32)))
+    return ceiling / 2 + unit * ceiling / 2
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """Resolved broker settings (the password is read from its file by the caller)."""
+
+    host: str
+    port: int
+    protocol: str = "5"
+    tls: bool = True
+    ca_file: str = ""
+    username: str = ""
+    password: str | None = None
+    client_id: str = ""
+    keepalive_s: int = 60
+    connect_timeout_s: float = 10.0
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 120.0
+
+    def __repr__(self) -> str:  # never show the password
+        return f"Connection({self.host}:{self.port}, mqtt {self.protocol}, tls={self.tls})"
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    state: str
+    status: str
+    event: str
+
+
+StatusFactory = Callable[[str, str], bytes]
+StateFactory = Callable[[], bytes | None]
+
+
+class Publisher:
+    """Owns the paho client on its own thread. Thread-safe entry points are public methods."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        topics: Topics,
+        spool: Spool,
+        *,
+        status: StatusFactory,
+        state: StateFactory,
+        log: logging.Logger | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.conn = conn
+        self.topics = topics
+        self.spool = spool
+        self._status = status
+        self._state = state
+        self.log = log or logging.getLogger("agent.publisher")
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._stopping = threading.Event()
+        self._connected = threading.Event()
+        self._want_state = threading.Event()
+        self._want_pump = threading.Event()
+        self._inflight: dict[int, int] = {}  # paho mid -> spool id
+        self._last_sent = 0
+        self._shutdown_mid: int | None = None
+        self._shutdown_acked = threading.Event()
+        self._last_error = ""
+        self.connects = 0
+        self._thread: threading.Thread | None = None
+        self._client = self._make_client()
+
+    # ------------------------------------------------------------------ public, any thread
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Publish the orderly ``offline`` (if connected), disconnect, end the thread."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def publish_state(self) -> None:
+        """Publish a fresh state soon (retained; also done after every reconnect)."""
+        self._want_state.set()
+
+    def events_added(self) -> None:
+        """New events are in the spool: send them soon if connected."""
+        self._want_pump.set()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    # ------------------------------------------------------------------ network thread
+
+    def _make_client(self) -> Any:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        v5 = self.conn.protocol == "5"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.conn.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else True,
+            reconnect_on_failure=False,
+        )
+        client.connect_timeout = self.conn.connect_timeout_s
+        if self.conn.tls:
+            client.tls_set(
+                ca_certs=self.conn.ca_file or None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        if self.conn.username:
+            client.username_pw_set(self.conn.username, self.conn.password)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
+
+    def _note_error(self, text: str) -> None:
+        """Log a connection problem once per distinct text (a dead broker is not log spam)."""
+        if text != self._last_error:
+            self.log.warning("mqtt %s:%s: %s", self.conn.host, self.conn.port, text)
+            self._last_error = text
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stopping.is_set():
+            if self._connect_once():
+                attempt = 0
+                self._serve()
+                if self._stopping.is_set():
+                    self._shutdown()
+                    return
+            delay = backoff_delay(
+                attempt, self.conn.reconnect_min_s, self.conn.reconnect_max_s, self._rng.random()
+            )
+            attempt += 1
+            self._stopping.wait(delay)
+
+    def _connect_once(self) -> bool:
+        import paho.mqtt.client as mqtt
+
+        client = self._client
+        try:
+            client.will_set(self.topics.status, self._status("offline", "will"), qos=1, retain=True)
+            kwargs: dict[str, Any] = {}
+            if self.conn.protocol == "5":
+                kwargs["clean_start"] = True
+            rc = client.connect(self.conn.host, self.conn.port, self.conn.keepalive_s, **kwargs)
+        except (OSError, ValueError) as exc:
+            self._note_error(f"cannot connect: {type(exc).__name__}: {exc}")
+            return False
+        return bool(rc == mqtt.MQTT_ERR_SUCCESS)
+
+    def _serve(self) -> None:
+        """Run the client until the connection drops or a stop is requested."""
+        import paho.mqtt.client as mqtt
+
+        client = self._client
+        while not self._stopping.is_set():
+            if self._connected.is_set():
+                if self._want_state.is_set():
+                    self._want_state.clear()
+                    self._send_state()
+                if self._want_pump.is_set():
+                    self._want_pump.clear()
+                    self._pump()
+            rc = client.loop(timeout=TICK_S)
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                self._connected.clear()
+                return
+
+    def _shutdown(self) -> None:
+        import time
+
+        client = self._client
+        if not self._connected.is_set():
+            client.disconnect()
+            return
+        info = client.publish(
+            self.topics.status, self._status("offline", "shutdown"), qos=1, retain=True
+        )
+        self._shutdown_mid = info.mid
+        deadline = time.monotonic() + SHUTDOWN_ACK_S
+        while not self._shutdown_acked.is_set() and time.monotonic() < deadline:
+            if client.loop(timeout=0.05) != 0:
+                break
+        client.disconnect()
+        deadline = time.monotonic() + 1.0
+        while client.is_connected() and time.monotonic() < deadline:
+            client.loop(timeout=0.05)
+        self._connected.clear()
+        self.log.info("mqtt: disconnected (shutdown)")
+
+    def _send_state(self) -> None:
+        payload = self._state()
+        if payload is not None:
+            self._client.publish(self.topics.state, payload, qos=1, retain=True)
+
+    def _pump(self) -> None:
+        """Send spooled events after the last one sent, keeping at most WINDOW in flight."""
+        while len(self._inflight) < WINDOW:
+            try:
+                rows = self.spool.after(self._last_sent, WINDOW - len(self._inflight))
+            except SpoolError as exc:
+                self.log.error("spool: %s", exc)  # noqa: TRY400 - one line, no traceback
+                return
+            if not rows:
+                return
+            for row in rows:
+                info = self._client.publish(row.topic, row.payload, qos=1)
+                self._inflight[info.mid] = row.id
+                self._last_sent = row.id
+
+    # ------------------------------------------------------------------ paho callbacks
+
+    def _on_connect(
+        self, client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        try:
+            if reason.is_failure:
+                self._note_error(f"broker refused the connection: {reason}")
+                return
+            self._last_error = ""
+            self.connects += 1
+            self.log.info("mqtt: connected to %s:%s", self.conn.host, self.conn.port)
+            # Whatever paho kept from the last connection is resent from the spool instead.
+            client.drop_out_messages()
+            self._inflight.clear()
+            self._last_sent = 0
+            self._connected.set()
+            client.publish(self.topics.status, self._status("online", ""), qos=1, retain=True)
+            self._want_state.clear()
+            self._send_state()
+            self._want_pump.clear()
+            self._pump()
+        except Exception:
+            self.log.exception("mqtt: error in on_connect")
+
+    def _on_disconnect(
+        self, _client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any
+    ) -> None:
+        try:
+            was = self._connected.is_set()
+            self._connected.clear()
+            self._inflight.clear()
+            if was and not self._stopping.is_set():
+                self._note_error(f"connection lost: {reason}")
+        except Exception:
+            self.log.exception("mqtt: error in on_disconnect")
+
+    def _on_publish(self, _client: Any, _userdata: Any, mid: int, reason: Any, _props: Any) -> None:
+        try:
+            if mid == self._shutdown_mid:
+                self._shutdown_acked.set()
+                return
+            event_id = self._inflight.pop(mid, None)
+            if event_id is None:
+                return
+            if reason.is_failure:
+                self.log.error("mqtt: broker rejected event %d: %s (kept)", event_id, reason)
+            else:
+                self.spool.delete(event_id)
+            self._pump()
+        except Exception:
+            self.log.exception("mqtt: error in on_publish")
