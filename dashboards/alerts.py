@@ -353,8 +353,10 @@ def _never_reported() -> Alert:
         ),
         case=Case(
             series=(
-                (s(m.STATION_UP, *_CAW), "0x40"),
+                # Cawas' broken kit is repaired and its agent reports from minute 35.
+                (s(m.STATION_UP, *_CAW), "0x35 1x5"),
                 (s(m.STATION_INFO, *_CAW, agent_version="", os="", inventory="yes"), "1x40"),
+                (s(m.STATION_LAST_REPORT, *_CAW), "_x35 3500+60x5"),
                 # Pedan's agent starts at minute 25: from then on it has reported.
                 (s(m.STATION_UP, *_PED), "0x25 1x15"),
                 (
@@ -374,6 +376,7 @@ def _never_reported() -> Alert:
                 ("10m", ()),
                 ("20m", (Expect(_st(*_CAW), 0), Expect(_st(*_PED), 0))),
                 ("30m", (Expect(_st(*_CAW), 0),)),
+                ("38m", ()),
             ),
         ),
     )
@@ -443,7 +446,7 @@ def _disk_almost_full() -> Alert:
         ),
         case=Case(
             series=(
-                (s(m.HOST_DISK_FREE, *_JUW, mount="C:"), "500x10 50x30 500x20"),
+                (s(m.HOST_DISK_FREE, *_JUW, mount="C:"), "300x10 50x30 300x20"),
                 (s(m.HOST_DISK_SIZE, *_JUW, mount="C:"), "1000x60"),
                 (s(m.HOST_DISK_FREE, *_BAY, mount="/"), "900x60"),
                 (s(m.HOST_DISK_SIZE, *_BAY, mount="/"), "1000x60"),
@@ -552,7 +555,10 @@ def _broker_unreachable() -> Alert:
             "than 2 minutes. Station reports are not received; check the broker (mosquitto/EMQX)."
         ),
         case=Case(
-            series=((series, "1x5 0x10 1x10"),),
+            series=(
+                (series, "1x5 0x10 1x10"),
+                (series.replace("collector-1", "collector-2"), "1x25"),
+            ),
             checks=(("3m", ()), ("6m", ()), ("10m", (Expect(inst, 0),)), ("20m", ())),
         ),
     )

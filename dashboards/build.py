@@ -112,7 +112,7 @@ def render(alerts: tuple[Alert, ...] | None = None) -> dict[str, str]:
     files["prometheus/prometheus.yml"] = dump_yaml(prometheus_config())
     files[RULES_PATH] = dump_yaml(prometheus_rules.rules_document(alerts))
     files[RULES_TEST_PATH] = dump_yaml(
-        prometheus_rules.tests_document(alerts, Path(RULES_PATH).name)
+        prometheus_rules.promtool_tests_document(alerts, Path(RULES_PATH).name)
     )
     files[ALERTMANAGER_PATH] = dump_yaml(routing.alertmanager_config())
     return files

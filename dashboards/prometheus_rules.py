@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from dashboards.alerts import Alert, concrete_text, go_template
@@ -55,7 +56,7 @@ def _expected(alert: Alert, labels: dict[str, str], value: float) -> dict[str, A
     }
 
 
-def tests_document(alerts: Iterable[Alert], rule_file: str) -> dict[str, Any]:
+def promtool_tests_document(alerts: Iterable[Alert], rule_file: str) -> dict[str, Any]:
     """promtool ``test rules`` document: one test group per alert, from its :class:`Case`."""
     tests = []
     for alert in alerts:
@@ -76,3 +77,22 @@ def tests_document(alerts: Iterable[Alert], rule_file: str) -> dict[str, Any]:
             }
         )
     return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}
+
+
+def write_rules_file(
+    path: Path,
+    *,
+    alerts: Iterable[Alert] | None = None,
+    for_override: str | None = None,
+    interval: str = GROUP_INTERVAL,
+) -> Path:
+    """Write the rules to ``path`` (e.g. to load them into a test Prometheus with short ``for``
+    and evaluation ``interval``: ``prometheus.load_rules([write_rules_file(p, for_override="1s",
+    interval="1s")])``). Returns ``path``."""
+    from dashboards._yaml import dump_yaml
+    from dashboards.alerts import default_alerts
+
+    chosen = default_alerts() if alerts is None else tuple(alerts)
+    doc = rules_document(chosen, interval=interval, for_override=for_override)
+    path.write_text(dump_yaml(doc), encoding="utf-8")
+    return path
