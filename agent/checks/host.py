@@ -7,12 +7,15 @@ service compares ``boot_ts`` with the value it remembered (see :mod:`agent.chang
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
 from agent.checks import Findings
 from pantau import wire
+
+MIN_CPU_WINDOW_S: Final = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +68,13 @@ class PsutilReader:
 
         self._psutil = psutil
         psutil.cpu_percent(interval=None)  # prime: the first call has no interval to measure
+        self._primed_at: float | None = time.monotonic()
 
     def sample(self, disks: Sequence[str]) -> HostSample:
         ps = self._psutil
+        if self._primed_at is not None:  # first sample: let the CPU ratio cover >= 0.1 s
+            time.sleep(max(0.0, self._primed_at + MIN_CPU_WINDOW_S - time.monotonic()))
+            self._primed_at = None
         mem = ps.virtual_memory()
         out = []
         for mount in disks:

@@ -1,0 +1,157 @@
+"""``pantau-agent``: ``check`` (one round, for people or tools), ``run`` (the service), ``usb``.
+
+Exit codes: 0 healthy / clean stop; 1 something expected is missing or down (``check``) or the
+service could not start; 2 a configuration mistake (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from agent import __version__
+from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, ConfigError, load_config, warnings
+from agent.errors import AgentError
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pantau-agent",
+        description="Health checks of an e-KTP recording station, published over MQTT.",
+    )
+    parser.add_argument("--version", action="version", version=f"pantau-agent {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    config_help = f"agent config file (default {DEFAULT_CONFIG_PATH})"
+    check = sub.add_parser("check", help="run every check once and print the result")
+    check.add_argument("--config", default=DEFAULT_CONFIG_PATH, help=config_help)
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    run = sub.add_parser("run", help="run the service (publish to the broker)")
+    run.add_argument("--config", default=DEFAULT_CONFIG_PATH, help=config_help)
+    usb = sub.add_parser("usb", help="list the USB devices this PC enumerates (to write rules)")
+    usb.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "usb":
+            return _usb(args.json)
+        cfg = load_config(args.config)
+        if args.command == "check":
+            return _check(cfg, args.config, args.json)
+        return _run(cfg, args.config)
+    except ConfigError as exc:
+        print(f"pantau-agent: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except AgentError as exc:
+        print(f"pantau-agent: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+
+
+def _check(cfg: AgentConfig, source: str, as_json: bool) -> int:
+    from agent import report
+    from agent.service import build_agent
+
+    for warning in warnings(cfg):
+        print(f"pantau-agent: warning: {warning}", file=sys.stderr)
+    agent = build_agent(
+        cfg, hotplug=False, spool_path=":memory:", connect=False, source=source, log=_quiet()
+    )
+    try:
+        state = agent.round()
+    finally:
+        agent.close()
+    if as_json:
+        print(json.dumps(report.render_json(state, cfg), indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(report.render_text(state, cfg))
+    return EXIT_OK if not report.problems(state, cfg) else EXIT_PROBLEM
+
+
+def _quiet() -> logging.Logger:
+    log = logging.getLogger("agent.check")
+    log.addHandler(logging.NullHandler())
+    log.propagate = False
+    return log
+
+
+def _run(cfg: AgentConfig, source: str) -> int:
+    from agent.service import build_agent
+
+    logging.basicConfig(
+        level=cfg.log.level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    log = logging.getLogger("agent")
+    for warning in warnings(cfg):
+        log.warning("%s", warning)
+    agent = build_agent(cfg, source=source, log=log)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal %s: shutting down", signal.Signals(signum).name)
+        stop.set()
+        agent.wake()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if hasattr(signal, "SIGBREAK"):  # Windows: CTRL_BREAK_EVENT (service wrappers send it)
+        signal.signal(signal.SIGBREAK, on_signal)
+    log.info(
+        "pantau-agent %s: station %s, broker %s:%s, session %s",
+        __version__,
+        cfg.station.id,
+        cfg.mqtt.host,
+        cfg.mqtt.effective_port(),
+        agent.session,
+    )
+    agent.run(stop)
+    log.info("stopped")
+    return EXIT_OK
+
+
+def _usb(as_json: bool) -> int:
+    from agent import catalog
+    from agent.checks.usb import PyUsbReader
+
+    devices = PyUsbReader().devices()
+    if as_json:
+        rows = [
+            {
+                "vid": f"{d.vid:04x}",
+                "pid": f"{d.pid:04x}",
+                "port": d.port,
+                "device_class": d.device_class,
+                "interface_classes": list(d.interface_classes),
+                "manufacturer": d.manufacturer,
+                "product": d.product,
+            }
+            for d in devices
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    for d in devices:
+        known = catalog.known_vendor(d.vid)
+        hint = f"  [catalog: {known.device_class}, {known.vendor}]" if known else ""
+        classes = ",".join(f"{c:02x}" for c in d.interface_classes)
+        name = " ".join(x for x in (d.manufacturer, d.product) if x)
+        print(f"{d.ids}  port {d.port or '?':8}  interfaces {classes:8}  {name}{hint}")
+    if not devices:
+        print("no USB devices found (hubs are not listed)")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,238 @@
+"""``pantau-agent check`` output: for an operator (Bahasa Indonesia, English below) or as JSON.
+
+Pure: a :class:`~pantau.wire.State` (plus the config, for device labels) in, text or a dict out.
+Every problem comes with what to do, in words a non-IT operator can act on or read out to the
+technician on the phone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+
+from agent.checks.usb import rule_label
+from agent.config import AgentConfig
+from pantau import wire
+
+#: (Indonesian name, English name) of the usual device classes.
+CLASS_NAMES: Final[dict[str, tuple[str, str]]] = {
+    "camera": ("Kamera", "Camera"),
+    "fingerprint": ("Pemindai sidik jari", "Fingerprint scanner"),
+    "iris": ("Pemindai iris", "Iris scanner"),
+    "signature": ("Alat tanda tangan (signature pad)", "Signature pad"),
+}
+
+_DEVICE_HINT: Final = (
+    "{id} tidak terdeteksi: periksa kabel USB dan pastikan {id_l} menyala.",
+    "{en} not detected: check the USB cable and make sure the {en_l} is switched on.",
+)
+_CAMERA_HINT: Final = (
+    "Kamera tidak terdeteksi: periksa kabel USB dan pastikan kamera menyala "
+    "(kamera yang mati tidak terlihat di USB).",
+    "Camera not detected: check the USB cable and make sure the camera is switched on "
+    "(a camera that is off disappears from USB).",
+)
+_USB_UNAVAILABLE_HINT: Final = (
+    "Pemeriksaan USB tidak bisa berjalan (libusb tidak ada): hubungi teknisi TI.",
+    "The USB check cannot run (libusb missing): call the IT technician.",
+)
+_USB_FAILED_HINT: Final = (
+    "Pemeriksaan USB gagal: hubungi teknisi TI.",
+    "The USB check failed: call the IT technician.",
+)
+
+_PROBE_HINTS: Final[dict[str, tuple[str, str]]] = {
+    "dns": (
+        "Nama server tidak dikenal: periksa jaringan dan DNS, atau hubungi teknisi TI.",
+        "The server name does not resolve: check the network and DNS, or call IT.",
+    ),
+    "refused": (
+        "Server menolak koneksi: layanan di server mati, hubungi pengelola server.",
+        "The server refused the connection: the service is down, call the server admins.",
+    ),
+    "timeout": (
+        "Server tidak menjawab: periksa kabel jaringan, modem/VPN ke server regional.",
+        "The server did not answer: check the network cable and the modem/VPN link.",
+    ),
+    "unreachable": (
+        "Jaringan tidak terhubung: periksa kabel jaringan dan modem.",
+        "No route to the server: check the network cable and the modem.",
+    ),
+    "reset": (
+        "Koneksi terputus di tengah jalan: periksa jaringan/VPN.",
+        "The connection was cut: check the network/VPN.",
+    ),
+    "tls": (
+        "Sertifikat server tidak dipercaya atau koneksi aman gagal: hubungi teknisi TI "
+        "(periksa juga tanggal dan jam komputer).",
+        "TLS handshake or certificate verification failed: call IT (also check the PC's date "
+        "and time).",
+    ),
+    "cert_expired": (
+        "Sertifikat server sudah kedaluwarsa (atau jam komputer salah): hubungi teknisi TI.",
+        "The server certificate has expired (or the PC clock is wrong): call IT.",
+    ),
+    "cert_expiring": (
+        "Sertifikat server akan segera kedaluwarsa: beri tahu pengelola server.",
+        "The server certificate expires soon: tell the server admins.",
+    ),
+    "http_status": (
+        "Server menjawab dengan kode yang tidak diharapkan: layanan bermasalah, hubungi "
+        "pengelola server.",
+        "The server answered with an unexpected status: the service has a problem.",
+    ),
+}
+_PROBE_DEFAULT_HINT: Final = (
+    "Layanan tidak bisa dihubungi: hubungi teknisi TI.",
+    "The service cannot be reached: call IT.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    kind: str  # peripheral | probe | check
+    subject: str
+    summary: str
+    hint_id: str
+    hint_en: str
+
+
+def class_names(device_class: str) -> tuple[str, str]:
+    return CLASS_NAMES.get(device_class, (device_class, device_class))
+
+
+def _device_hint(device_class: str, reason: str) -> tuple[str, str]:
+    if reason == "libusb_unavailable":
+        return _USB_UNAVAILABLE_HINT
+    if reason == "check_failed":
+        return _USB_FAILED_HINT
+    if device_class == "camera":
+        return _CAMERA_HINT
+    name_id, name_en = class_names(device_class)
+    return (
+        _DEVICE_HINT[0].format(id=name_id, id_l=name_id.lower()),
+        _DEVICE_HINT[1].format(en=name_en, en_l=name_en.lower()),
+    )
+
+
+def problems(state: wire.State, cfg: AgentConfig) -> list[Problem]:
+    """Everything not healthy in ``state``, each with a hint (empty list: all healthy)."""
+    out = []
+    for p in state.peripherals:
+        if p.present:
+            continue
+        rules = [r for r in cfg.devices if r.device_class == p.device_class]
+        wanted = ", ".join(rule_label(r) for r in rules)
+        hint = _device_hint(p.device_class, p.reason)
+        out.append(Problem("peripheral", p.device_class, f"{p.reason}: {wanted}", *hint))
+    for probe in state.probes:
+        if probe.up:
+            continue
+        hint = _PROBE_HINTS.get(probe.reason, _PROBE_DEFAULT_HINT)
+        out.append(Problem("probe", probe.target, probe.reason, *hint))
+    for run in state.checks:
+        if run.ok or run.name == "usb":  # a failed usb check already shows on every class
+            continue
+        out.append(
+            Problem(
+                "check",
+                run.name,
+                run.reason,
+                f"Pemeriksaan {run.name} gagal: hubungi teknisi TI.",
+                f"The {run.name} check failed: call IT.",
+            )
+        )
+    return out
+
+
+def _bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{n} B"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover - loop always returns
+
+
+def _device_text(d: wire.Device) -> str:
+    name = " ".join(x for x in (d.manufacturer, d.product) if x)
+    where = f" (port {d.port})" if d.port else ""
+    return f"{d.vid:04x}:{d.pid:04x} {name}".rstrip() + where
+
+
+def render_text(state: wire.State, cfg: AgentConfig) -> str:
+    """The operator's table."""
+    found = problems(state, cfg)
+    by_subject = {(p.kind, p.subject): p for p in found}
+    st = cfg.station
+    lines = [f"pantau-agent check: {st.id}" + (f" ({st.kecamatan})" if st.kecamatan else ""), ""]
+    lines.append("PERANGKAT / DEVICES")
+    if not state.peripherals:
+        lines.append("  (tidak ada perangkat yang diharapkan / no devices configured)")
+    for p in state.peripherals:
+        name_id, name_en = class_names(p.device_class)
+        label = f"{name_id} / {name_en}" if name_id != name_en else name_id
+        if p.present:
+            lines.append(f"  [OK]     {label}")
+            lines += [f"           {_device_text(d)}" for d in p.devices]
+        else:
+            prob = by_subject[("peripheral", p.device_class)]
+            tag = "[HILANG]" if p.reason == "missing" else "[GAGAL] "
+            lines.append(f"  {tag} {label}: {prob.summary}")
+            lines.append(f"           {prob.hint_id}")
+            lines.append(f"           {prob.hint_en}")
+    if state.probes:
+        lines += ["", "LAYANAN LOGIN / LOGIN SERVICES"]
+    for probe in state.probes:
+        ms = f"{probe.duration_s * 1000:.0f} ms"
+        extra = f" HTTP {probe.status_code}" if probe.status_code is not None else ""
+        if probe.cert_expiry_ts is not None:
+            day = dt.datetime.fromtimestamp(probe.cert_expiry_ts, dt.UTC).date().isoformat()
+            extra += f", sertifikat/cert s.d./until {day}"
+        if probe.up:
+            lines.append(f"  [OK]     {probe.target} ({probe.kind}) {ms}{extra}")
+        else:
+            prob = by_subject[("probe", probe.target)]
+            lines.append(f"  [GAGAL]  {probe.target} ({probe.kind}): {probe.reason}{extra}")
+            lines.append(f"           {prob.hint_id}")
+            lines.append(f"           {prob.hint_en}")
+    lines += ["", "KOMPUTER / HOST"]
+    h = state.host
+    if h is None:
+        lines.append("  (tidak terbaca / not available)")
+    else:
+        lines.append(
+            f"  CPU {h.cpu_ratio * 100:.0f}%, memori/memory {_bytes(h.mem_available_bytes)}"
+            f" bebas/free dari/of {_bytes(h.mem_total_bytes)}"
+        )
+        for d in h.disks:
+            lines.append(
+                f"  disk {d.mount}: {_bytes(d.free_bytes)} bebas/free dari/of {_bytes(d.size_bytes)}"
+            )
+        boot = dt.datetime.fromtimestamp(h.boot_ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        lines.append(f"  boot: {boot}")
+    for prob in found:
+        if prob.kind == "check":
+            lines.append(f"  [GAGAL]  {prob.subject}: {prob.summary}")
+            lines.append(f"           {prob.hint_id}")
+    lines.append("")
+    if found:
+        lines.append(f"HASIL / RESULT: {len(found)} masalah / problem(s)")
+    else:
+        lines.append("HASIL / RESULT: semua baik / all healthy")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(state: wire.State, cfg: AgentConfig) -> dict[str, Any]:
+    """For tools: health, the problems with hints, and the full state as on the wire."""
+    found = problems(state, cfg)
+    return {
+        "healthy": not found,
+        "station": cfg.station.id,
+        "problems": [dataclasses.asdict(p) for p in found],
+        "state": msgspec.to_builtins(state),
+    }
