@@ -13,15 +13,43 @@
   ``.url``, ``.scrape(job, targets)``, ``.unscrape(job)``, ``.query(expr)``,
   ``.wait_until(expr, predicate, timeout)``, ``.load_rules(paths)``, ``.unload_rules(copied)``.
   Session-shared: use job, alert and label names unique to your test.
+- ``usb_bus`` (function): :class:`harness.UsbBus` on the session's umockdev testbed;
+  ``.plug(vid, pid, device_class=0, interface_class=None, manufacturer="", product="",
+  serial="") -> syspath``, ``.unplug(syspath)``, ``.env``; devices left plugged are unplugged at
+  test end. Tests using it get the ``umockdev`` marker. pytest re-execs itself under
+  ``LD_PRELOAD=libumockdev-preload.so.0`` (``pytest_configure`` below), and the testbed is
+  created before the first test of a session that uses it, so libusb's (cached) context sees it:
+  never initialise libusb at import time. Without umockdev these tests skip with the reason,
+  except in CI (``CI=true``), where they fail.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
-from harness import Alertmanager, Mosquitto, Prometheus, TlsCerts, make_tls_certs
+from harness import Alertmanager, Mosquitto, Prometheus, TlsCerts, UsbBus, make_tls_certs
+from harness import usb as umockdev
+
+_NEEDS_UMOCKDEV = pytest.StashKey[bool]()
+_UMOCKDEV_FIXTURES = {"usb_bus", "umockdev_testbed"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    umockdev.reexec_under_preload(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    needs = False
+    for item in items:
+        if _UMOCKDEV_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.umockdev)
+        needs = needs or item.get_closest_marker("umockdev") is not None
+    config.stash[_NEEDS_UMOCKDEV] = needs
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +118,45 @@ def prometheus(
         yield prom.start()
     finally:
         prom.stop()
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+@pytest.fixture(scope="session")
+def umockdev_testbed() -> Iterator[Any]:
+    """The process-wide UMockdev.Testbed (skip with the reason, or fail in CI, if unusable)."""
+    reason = umockdev.umockdev_missing()
+    if reason is None and not umockdev.preloaded():
+        reason = f"pytest is not running under LD_PRELOAD={umockdev.PRELOAD_LIB} (re-exec skipped)"
+    if reason is not None:
+        if _in_ci():
+            pytest.fail(f"umockdev needed in CI: {reason}", pytrace=False)
+        pytest.skip(f"umockdev unavailable: {reason}")
+    testbed = umockdev.new_testbed()
+    try:
+        yield testbed
+    finally:
+        os.environ.pop("UMOCKDEV_DIR", None)
+        del testbed
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _umockdev_before_libusb(request: pytest.FixtureRequest) -> None:
+    """Create the testbed before any test runs (if any test needs it): libusb's context,
+    cached by pyusb, must be initialised after it."""
+    if not request.config.stash.get(_NEEDS_UMOCKDEV, False):
+        return
+    # On skip/fail the umockdev tests themselves report it (the session fixture caches it).
+    with contextlib.suppress(pytest.skip.Exception, pytest.fail.Exception):
+        request.getfixturevalue("umockdev_testbed")
+
+
+@pytest.fixture
+def usb_bus(umockdev_testbed: Any) -> Iterator[UsbBus]:
+    bus = UsbBus(umockdev_testbed)
+    try:
+        yield bus
+    finally:
+        bus.unplug_all()

@@ -9,6 +9,7 @@ from .mosquitto import DEFAULT_USERS, PANTAU_ACL, Mosquitto
 from .mqtt import MqttClient
 from .procs import HarnessError, free_port
 from .prom import Alertmanager, Prometheus, WebhookReceiver
+from .usb import UsbBus, UsbDevice
 
 __all__ = [
     "DEFAULT_USERS",
@@ -19,6 +20,8 @@ __all__ = [
     "MqttClient",
     "Prometheus",
     "TlsCerts",
+    "UsbBus",
+    "UsbDevice",
     "WebhookReceiver",
     "free_port",
     "make_tls_certs",
