@@ -1,0 +1,244 @@
+"""The collector's TOML configuration (strict: unknown keys and bad values are errors).
+
+Every setting has a default, so an empty file is a valid config (subscribe to everything on a
+broker at 127.0.0.1:1883, serve HTTP on 127.0.0.1:9755, no inventory). Relative file paths are
+resolved against the config file's directory. See ``collector/collector.example.toml`` and
+``docs/collector.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from collector.errors import SettingsError
+from pantau import config as pconfig
+from pantau.inventory import DEVICE_CLASS_PATTERN, MAX_DEVICE_CLASSES
+
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+DeviceClass = Annotated[str, msgspec.Meta(pattern=DEVICE_CLASS_PATTERN)]
+
+DEFAULT_TOPIC = "pantau/v1/+/+/+/+"
+DEFAULT_DEVICE_CLASSES = ("fingerprint", "iris", "camera", "signature")
+DEFAULT_HTTP_PORT = 9755
+PASSWORD_HASH_SCHEME = "pbkdf2_sha256"  # noqa: S105 (a scheme name, not a password)
+_HASH_ITERATIONS = 200_000
+
+
+class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    host: Annotated[str, msgspec.Meta(min_length=1)] = "127.0.0.1"
+    port: Port = 1883
+    #: ``"5"`` (needed for ``$share/...`` filters) or ``"3.1.1"``.
+    protocol: Literal["5", "3.1.1"] = "5"
+    #: Empty: ``pantau-collector-{hostname}-{pid}``.
+    client_id: str = ""
+    username: str = ""
+    #: File holding the password (one line). Never put the password in the config itself.
+    password_file: str = ""
+    keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 30
+    topics: Annotated[tuple[str, ...], msgspec.Meta(min_length=1, max_length=16)] = (DEFAULT_TOPIC,)
+    tls: bool = False
+    #: CA bundle for the broker certificate (empty: the system's CAs).
+    ca_file: str = ""
+    #: Client certificate and key (both or neither).
+    cert_file: str = ""
+    key_file: str = ""
+    reconnect_min_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
+    reconnect_max_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+
+
+class HttpConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    host: Annotated[str, msgspec.Meta(min_length=1)] = "127.0.0.1"
+    #: 0 picks a free port (tests, demo).
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = DEFAULT_HTTP_PORT
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    #: gzip level for /metrics when the client accepts it; 0 disables compression.
+    gzip_level: Annotated[int, msgspec.Meta(ge=0, le=6)] = 1
+    #: Seconds between automatic reloads of the fleet board (``/``).
+    board_refresh_s: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 15
+    basic_auth_user: str = ""
+    #: ``pbkdf2_sha256$iterations$salt_hex$hash_hex`` (``pantau-collector hash-password``).
+    basic_auth_password_hash: str = ""
+    #: Or a file holding the password (one line, readable only by the collector's user).
+    basic_auth_password_file: str = ""
+
+
+class FleetConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: Inventory CSV (``station,provinsi,kabkota,kecamatan,device_classes``); empty: none.
+    inventory: str = ""
+    #: Device classes exported as ``device_class`` labels (inventory classes are added).
+    device_classes: Annotated[
+        tuple[DeviceClass, ...], msgspec.Meta(max_length=MAX_DEVICE_CLASSES)
+    ] = DEFAULT_DEVICE_CLASSES
+    #: A station is down when no state arrived for this many of its reporting intervals.
+    stale_after_intervals: Annotated[float, msgspec.Meta(ge=1, le=1000)] = 3.0
+    #: Stations not in the inventory accepted at most (further ones rejected as ``over_cap``).
+    max_unknown_stations: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 1000
+    #: Stations not in the inventory are forgotten after this long without any message.
+    forget_unknown_after_s: Annotated[float, msgspec.Meta(gt=0)] = 7 * 86400.0
+
+
+class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    mqtt: MqttConfig = MqttConfig()
+    http: HttpConfig = HttpConfig()
+    fleet: FleetConfig = FleetConfig()
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+# --------------------------------------------------------------------------- passwords
+
+
+def hash_password(password: str, *, iterations: int = _HASH_ITERATIONS) -> str:
+    """A ``basic_auth_password_hash`` value for ``password`` (PBKDF2-SHA256, random salt)."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    return f"{PASSWORD_HASH_SCHEME}${iterations}${salt.hex()}${digest.hex()}"
+
+
+def _parse_hash(value: str) -> tuple[int, bytes, bytes] | None:
+    parts = value.split("$")
+    if len(parts) != 4 or parts[0] != PASSWORD_HASH_SCHEME:
+        return None
+    try:
+        iterations = int(parts[1])
+        salt, digest = bytes.fromhex(parts[2]), bytes.fromhex(parts[3])
+    except ValueError:
+        return None
+    if not 1000 <= iterations <= 10_000_000 or not salt or len(digest) != 32:
+        return None
+    return iterations, salt, digest
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Check ``password`` against a :func:`hash_password` value (constant-time compare)."""
+    parsed = _parse_hash(stored)
+    if parsed is None:
+        return False
+    iterations, salt, digest = parsed
+    candidate = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    return hmac.compare_digest(candidate, digest)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _valid_filter(topic: str) -> str | None:
+    """Why ``topic`` is not a usable pantau topic filter, or None."""
+    rest = topic
+    if topic.startswith("$share/"):
+        parts = topic.split("/", 2)
+        if len(parts) < 3 or not parts[1] or any(c in parts[1] for c in "+#"):
+            return "shared subscription must look like $share/{group}/pantau/v1/..."
+        rest = parts[2]
+    levels = rest.split("/")
+    if levels[:2] != ["pantau", "v1"] or len(levels) < 3:
+        return "must start with pantau/v1/ (or $share/{group}/pantau/v1/)"
+    for i, level in enumerate(levels):
+        if level == "#" and i != len(levels) - 1:
+            return "'#' is allowed only as the last level"
+        if level not in ("+", "#") and ("+" in level or "#" in level):
+            return "wildcards must occupy a whole level"
+    if len(levels) > 6:
+        return "pantau topics have 6 levels"
+    return None
+
+
+def _resolve(base: Path, value: str) -> str:
+    if not value:
+        return value
+    path = Path(value)
+    return os.fspath(path if path.is_absolute() else base / path)
+
+
+def _require_file(source: str, key: str, value: str) -> None:
+    if value and not Path(value).is_file():
+        raise SettingsError(source, key, f"file {value} not found")
+
+
+def validate(cfg: CollectorConfig, source: str, base: Path | None = None) -> CollectorConfig:
+    """Cross-field checks and path resolution; raises :class:`SettingsError` naming the key."""
+    base = base if base is not None else Path.cwd()
+    mqtt, http, fleet = cfg.mqtt, cfg.http, cfg.fleet
+    for i, topic in enumerate(mqtt.topics):
+        why = _valid_filter(topic)
+        if why:
+            raise SettingsError(source, f"mqtt.topics[{i}]", f"{topic!r}: {why}")
+        if topic.startswith("$share/") and mqtt.protocol != "5":
+            raise SettingsError(
+                source, f"mqtt.topics[{i}]", 'shared subscriptions need mqtt.protocol = "5"'
+            )
+    if mqtt.password_file and not mqtt.username:
+        raise SettingsError(source, "mqtt.password_file", "set mqtt.username too")
+    if bool(mqtt.cert_file) != bool(mqtt.key_file):
+        raise SettingsError(source, "mqtt.cert_file", "set both mqtt.cert_file and mqtt.key_file")
+    if (mqtt.ca_file or mqtt.cert_file) and not mqtt.tls:
+        raise SettingsError(source, "mqtt.tls", "certificate files are set but mqtt.tls is false")
+    if mqtt.reconnect_min_s > mqtt.reconnect_max_s:
+        raise SettingsError(source, "mqtt.reconnect_min_s", "must not exceed mqtt.reconnect_max_s")
+    if bool(http.tls_cert_file) != bool(http.tls_key_file):
+        raise SettingsError(
+            source, "http.tls_cert_file", "set both http.tls_cert_file and http.tls_key_file"
+        )
+    has_hash, has_file = bool(http.basic_auth_password_hash), bool(http.basic_auth_password_file)
+    if http.basic_auth_user and has_hash == has_file:
+        raise SettingsError(
+            source,
+            "http.basic_auth_user",
+            "set exactly one of http.basic_auth_password_hash and http.basic_auth_password_file",
+        )
+    if (has_hash or has_file) and not http.basic_auth_user:
+        raise SettingsError(source, "http.basic_auth_user", "required with a basic-auth password")
+    if has_hash and _parse_hash(http.basic_auth_password_hash) is None:
+        raise SettingsError(
+            source,
+            "http.basic_auth_password_hash",
+            f"not a {PASSWORD_HASH_SCHEME}$iterations$salt$hash value "
+            "(make one with `pantau-collector hash-password`)",
+        )
+    if len(set(fleet.device_classes)) != len(fleet.device_classes):
+        raise SettingsError(source, "fleet.device_classes", "a device class is listed twice")
+
+    mqtt = msgspec.structs.replace(
+        mqtt,
+        password_file=_resolve(base, mqtt.password_file),
+        ca_file=_resolve(base, mqtt.ca_file),
+        cert_file=_resolve(base, mqtt.cert_file),
+        key_file=_resolve(base, mqtt.key_file),
+    )
+    http = msgspec.structs.replace(
+        http,
+        tls_cert_file=_resolve(base, http.tls_cert_file),
+        tls_key_file=_resolve(base, http.tls_key_file),
+        basic_auth_password_file=_resolve(base, http.basic_auth_password_file),
+    )
+    fleet = msgspec.structs.replace(fleet, inventory=_resolve(base, fleet.inventory))
+    for key, value in (
+        ("mqtt.password_file", mqtt.password_file),
+        ("mqtt.ca_file", mqtt.ca_file),
+        ("mqtt.cert_file", mqtt.cert_file),
+        ("mqtt.key_file", mqtt.key_file),
+        ("http.tls_cert_file", http.tls_cert_file),
+        ("http.tls_key_file", http.tls_key_file),
+        ("http.basic_auth_password_file", http.basic_auth_password_file),
+        ("fleet.inventory", fleet.inventory),
+    ):
+        _require_file(source, key, value)
+    return msgspec.structs.replace(cfg, mqtt=mqtt, http=http, fleet=fleet)
+
+
+def load(path: str | os.PathLike[str]) -> CollectorConfig:
+    """Read, validate and resolve a collector config file (raises ``ConfigError``)."""
+    cfg = pconfig.load(path, CollectorConfig)
+    return validate(cfg, os.fspath(path), Path(path).resolve().parent)
+
+
+def from_dict(data: dict[str, object], source: str = "<config>") -> CollectorConfig:
+    """Build a config from parsed TOML data (tests, the demo); paths relative to the cwd."""
+    return validate(pconfig.convert(data, CollectorConfig, source), source)

@@ -1,0 +1,586 @@
+"""Fleet state: the inventory merged with what stations report. Pure; the clock is passed in.
+
+:class:`Fleet` keeps, per station, an immutable :class:`StationView` that is replaced (never
+mutated) whenever a message changes it, so :meth:`Fleet.snapshot` only copies a list of
+references under the lock and renderers read the views without holding it.
+
+Rules (DESIGN.md, wire contract v1):
+
+- Region labels come from the inventory when the station is in it, else from the topic
+  (provinsi, kabkota) and the report (kecamatan).
+- Stations not in the inventory are accepted up to ``max_unknown_stations``; messages of further
+  ones are rejected as ``over_cap``. They are forgotten after ``forget_unknown_after_s`` without
+  any message.
+- Sessions are ordered by when the collector first saw them. A message of a session older than
+  the station's current one is rejected as ``stale_session``; an ``offline`` status of a session
+  never seen while another session is current is such a stale will too. Within a session, a will
+  whose ``seq`` is not newer than what the collector had seen before the latest birth belongs to
+  an earlier connection and is rejected as ``stale_will``.
+- ``online`` is set by a birth, cleared by a will/shutdown, and set again by a *live* (not
+  retained-replay) state or event newer than the offline message: a live message proves the agent
+  is connected, so a stuck retained ``offline`` cannot hide a working station.
+- A station is up when it has a state, is not offline, and its last state arrived (collector
+  clock) less than ``stale_after_intervals x interval_s`` ago.
+- Sequence gaps are counted between consecutive live messages of one connection.
+- Events are counted per kind, once per ``(session, seq)``.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Final, Literal, NamedTuple
+
+from pantau import wire
+from pantau.inventory import InventoryEntry
+
+OVER_CAP: Final = "over_cap"
+STALE_SESSION: Final = "stale_session"
+STALE_WILL: Final = "stale_will"
+INTERNAL_ERROR: Final = "internal_error"
+#: Every value of the ``reason`` label of ``pantau_collector_reports_rejected_total``.
+REJECT_REASONS: Final[tuple[str, ...]] = (
+    *(r.value for r in wire.Reason),
+    OVER_CAP,
+    STALE_SESSION,
+    STALE_WILL,
+    INTERNAL_ERROR,
+)
+StationStatus = Literal["up", "offline", "stale", "never_reported"]
+#: Every value of the ``state`` label of ``pantau_collector_stations``.
+STATION_STATUSES: Final[tuple[StationStatus, ...]] = ("up", "offline", "stale", "never_reported")
+_MAX_SESSIONS: Final = 4
+#: At most this many probe targets and disk mounts per station are kept (bounded series).
+MAX_PER_STATION: Final = 16
+
+
+class Report(NamedTuple):
+    """The parts of a station's last state the collector keeps (compact; strings interned).
+
+    ``wire.State`` objects are not kept: at 20,000 stations they would cost ~5 KB each.
+    """
+
+    agent_version: str
+    os: str
+    #: Agent clock at the report (only for clock skew).
+    ts: float
+    interval_s: float
+    #: ``(target, up, duration_s, reason)``, unique targets, at most :data:`MAX_PER_STATION`.
+    probes: tuple[tuple[str, bool, float, str], ...]
+    #: ``(cpu_ratio, mem_available_bytes, mem_total_bytes, boot_ts)`` or None.
+    host: tuple[float, int, int, float] | None
+    #: ``(mount, free_bytes, size_bytes)``, unique mounts, at most :data:`MAX_PER_STATION`.
+    disks: tuple[tuple[str, int, int], ...]
+    #: ``(name, reason)`` of checks that failed in the agent's round.
+    failed_checks: tuple[tuple[str, str], ...]
+    spool_queued: int
+
+
+class Presence(NamedTuple):
+    """One device class of a station: expected by the inventory and/or reported by the agent."""
+
+    device_class: str
+    present: bool
+    #: Collector clock when ``present`` last changed (or was first seen).
+    since: float
+    expected: int = 1
+    found: int = 0
+    #: Empty when present, else the agent's reason (``missing``, ...) or ``not reported``.
+    reason: str = ""
+    #: ``vid:pid`` of each matched device, comma separated.
+    devices: str = ""
+
+
+class StationView(NamedTuple):
+    """What the collector knows about one station (immutable; replaced on every change)."""
+
+    station: str
+    provinsi: str
+    kabkota: str
+    kecamatan: str
+    inventory: bool
+    #: Device classes the inventory expects (empty for stations not in the inventory).
+    expected: tuple[str, ...]
+    #: The escaped ``station,provinsi,kabkota,kecamatan`` label set of its series.
+    labels: str
+    report: Report | None = None
+    #: Collector clock when the last state arrived (0.0: never).
+    state_rx: float = 0.0
+    #: Collector clock of the last accepted message of any kind (0.0: never).
+    last_seen: float = 0.0
+    #: True after a birth or a live message, False after a will/shutdown, None: no status yet.
+    online: bool | None = None
+    offline_reason: str = ""
+    #: Expected (inventory) classes first, then other reported classes.
+    presence: tuple[Presence, ...] = ()
+    #: ``(kind, count)`` of events received, sorted by kind.
+    events: tuple[tuple[str, int], ...] = ()
+    seq_gaps: int = 0
+    session: str = ""
+
+
+def escape_label(value: str) -> str:
+    """Escape a label value for the Prometheus text format (backslash, quote, newline)."""
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def label_set(station: str, provinsi: str, kabkota: str, kecamatan: str) -> str:
+    return (
+        f'station="{station}",provinsi="{provinsi}",'
+        f'kabkota="{kabkota}",kecamatan="{escape_label(kecamatan)}"'
+    )
+
+
+def _report(msg: wire.State) -> Report:
+    intern = sys.intern
+    probes: list[tuple[str, bool, float, str]] = []
+    targets: set[str] = set()
+    for p in msg.probes:
+        if p.target not in targets and len(targets) < MAX_PER_STATION:
+            targets.add(p.target)
+            probes.append((intern(p.target), p.up, p.duration_s, intern(p.reason)))
+    host = msg.host
+    disks: list[tuple[str, int, int]] = []
+    if host is not None:
+        mounts: set[str] = set()
+        for d in host.disks:
+            if d.mount not in mounts and len(mounts) < MAX_PER_STATION:
+                mounts.add(d.mount)
+                disks.append((intern(d.mount), d.free_bytes, d.size_bytes))
+    return Report(
+        agent_version=intern(msg.agent_version),
+        os=intern(msg.os),
+        ts=msg.ts,
+        interval_s=msg.interval_s,
+        probes=tuple(probes),
+        host=None
+        if host is None
+        else (host.cpu_ratio, host.mem_available_bytes, host.mem_total_bytes, host.boot_ts),
+        disks=tuple(disks),
+        failed_checks=tuple((intern(c.name), intern(c.reason)) for c in msg.checks if not c.ok),
+        spool_queued=msg.spool.queued,
+    )
+
+
+class Snapshot(NamedTuple):
+    """A consistent copy of the fleet at ``now`` (views are immutable)."""
+
+    now: float
+    stations: list[StationView]
+    received_total: int
+    rejected: dict[str, int]
+    seq_gaps_total: int
+    mqtt_connected: bool
+    stale_after_intervals: float
+
+
+def station_status(view: StationView, now: float, stale_after_intervals: float) -> StationStatus:
+    """The station's status at ``now`` (collector clock)."""
+    report = view.report
+    if report is None:
+        return "never_reported"
+    if view.online is False:
+        return "offline"
+    if now - view.state_rx > stale_after_intervals * report.interval_s:
+        return "stale"
+    return "up"
+
+
+def clock_skew(view: StationView) -> float | None:
+    """Agent clock minus collector clock at the last state (seconds), or None."""
+    if view.report is None:
+        return None
+    return view.report.ts - view.state_rx
+
+
+def problems(view: StationView, now: float, stale_after_intervals: float) -> list[str]:
+    """Short English descriptions of what is wrong with the station (empty: ready)."""
+    status = station_status(view, now, stale_after_intervals)
+    out: list[str] = []
+    if status == "never_reported":
+        out.append("never reported")
+    elif status == "offline":
+        out.append(f"offline ({view.offline_reason or 'will'})")
+    elif status == "stale":
+        out.append(f"no report for {now - view.state_rx:.0f} s")
+    out.extend(f"{p.device_class} missing" for p in view.presence if not p.present)
+    report = view.report
+    if report is not None:
+        out.extend(f"login {t} down ({why})" for t, up, _, why in report.probes if not up)
+        out.extend(
+            f"check {name} failed" + (f" ({why})" if why else "")
+            for name, why in report.failed_checks
+        )
+    return out
+
+
+class _Track:
+    """Mutable per-station bookkeeping (under the fleet lock)."""
+
+    __slots__ = (
+        "birth_prev_max",
+        "current",
+        "event_hw",
+        "last_live_seq",
+        "max_seq",
+        "offline_seq",
+        "sessions",
+        "state_seq",
+        "status_seq",
+        "view",
+    )
+
+    def __init__(self, view: StationView) -> None:
+        self.view = view
+        self.sessions: dict[str, int] = {}
+        self.current: str | None = None
+        self.max_seq = -1
+        self.state_seq = -1
+        self.status_seq = -1
+        self.birth_prev_max = -1
+        self.offline_seq = -1
+        self.last_live_seq: int | None = None
+        self.event_hw: dict[str, int] = {}
+
+    def classify(self, session: str) -> Literal["current", "retired", "new"]:
+        if session == self.current:
+            return "current"
+        if session in self.sessions:
+            return "retired"
+        return "new"
+
+    def switch(self, session: str, order: int) -> None:
+        self.sessions[session] = order
+        while len(self.sessions) > _MAX_SESSIONS:
+            del self.sessions[next(iter(self.sessions))]
+        self.current = session
+        self.max_seq = self.state_seq = self.status_seq = -1
+        self.birth_prev_max = self.offline_seq = -1
+        self.last_live_seq = None
+
+
+class Fleet:
+    """The fleet state. Thread-safe: :meth:`ingest` and :meth:`snapshot` take the lock."""
+
+    def __init__(
+        self,
+        *,
+        inventory: Sequence[InventoryEntry] = (),
+        device_classes: Iterable[str] = (),
+        stale_after_intervals: float = 3.0,
+        max_unknown_stations: int = 1000,
+        forget_unknown_after_s: float = 7 * 86400.0,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._tracks: dict[str, _Track] = {}
+        self._unknown: set[str] = set()
+        classes = list(dict.fromkeys(device_classes))
+        for entry in inventory:
+            classes.extend(c for c in entry.device_classes if c not in classes)
+            self._tracks[entry.station] = _Track(
+                StationView(
+                    station=entry.station,
+                    provinsi=entry.provinsi,
+                    kabkota=entry.kabkota,
+                    kecamatan=entry.kecamatan,
+                    inventory=True,
+                    expected=entry.device_classes,
+                    labels=label_set(entry.station, entry.provinsi, entry.kabkota, entry.kecamatan),
+                )
+            )
+        #: Device classes that may become label values (bounded by config + inventory).
+        self.device_classes: tuple[str, ...] = tuple(classes)
+        self._allowed = frozenset(classes)
+        self.stale_after_intervals = stale_after_intervals
+        self.max_unknown_stations = max_unknown_stations
+        self.forget_unknown_after_s = forget_unknown_after_s
+        self._order = 0
+        self.received_total = 0
+        self.rejected: dict[str, int] = dict.fromkeys(REJECT_REASONS, 0)
+        self.seq_gaps_total = 0
+        self.mqtt_connected = False
+
+    # ------------------------------------------------------------------ ingest (hot path)
+
+    def ingest(self, topic: str, payload: bytes, now: float, *, retained: bool = False) -> str:
+        """Decode and apply one MQTT message; returns ``""`` or the rejection reason.
+
+        Never raises for any topic or payload (that is the MQTT callback's contract).
+        """
+        try:
+            parsed, message = wire.decode(topic, payload)
+        except wire.WireError as exc:
+            reason: str = exc.reason.value
+            with self._lock:
+                self.received_total += 1
+                self.rejected[reason] += 1
+            return reason
+        with self._lock:
+            self.received_total += 1
+            reason = self._apply(parsed, message, now, retained)
+            if reason:
+                self.rejected[reason] += 1
+        return reason
+
+    def count_rejection(self, reason: str) -> None:
+        """Count a message rejected before decoding (e.g. an internal error in the adapter)."""
+        with self._lock:
+            self.received_total += 1
+            self.rejected[reason if reason in self.rejected else INTERNAL_ERROR] += 1
+
+    def set_connected(self, connected: bool) -> None:
+        self.mqtt_connected = connected
+
+    def apply(
+        self, topic: wire.Topic, message: wire.Message, now: float, *, retained: bool = False
+    ) -> str:
+        """Apply an already decoded message (tests, simulations); returns the rejection reason."""
+        with self._lock:
+            self.received_total += 1
+            reason = self._apply(topic, message, now, retained)
+            if reason:
+                self.rejected[reason] += 1
+            return reason
+
+    def _track_for(self, topic: wire.Topic, now: float) -> _Track | None:
+        track = self._tracks.get(topic.station)
+        if track is not None:
+            return track
+        if len(self._unknown) >= self.max_unknown_stations:
+            return None
+        track = _Track(
+            StationView(
+                station=topic.station,
+                provinsi=topic.provinsi,
+                kabkota=topic.kabkota,
+                kecamatan="",
+                inventory=False,
+                expected=(),
+                labels=label_set(topic.station, topic.provinsi, topic.kabkota, ""),
+                last_seen=now,
+            )
+        )
+        self._tracks[topic.station] = track
+        self._unknown.add(topic.station)
+        return track
+
+    def _apply(self, topic: wire.Topic, message: wire.Message, now: float, retained: bool) -> str:
+        track = self._track_for(topic, now)
+        if track is None:
+            return OVER_CAP
+        if isinstance(message, wire.State):
+            return self._apply_state(track, message, now, retained)
+        if isinstance(message, wire.Status):
+            return self._apply_status(track, message, now, retained)
+        return self._apply_event(track, message, now, retained)
+
+    def _new_session(self, track: _Track, session: str) -> None:
+        self._order += 1
+        track.switch(session, self._order)
+
+    def _count_gap(self, track: _Track, seq: int, retained: bool) -> int:
+        """Advance the live-sequence baseline; returns the number of missing seqs."""
+        if retained:
+            return 0
+        gap = 0
+        last = track.last_live_seq
+        if last is not None and seq > last + 1:
+            gap = seq - last - 1
+            self.seq_gaps_total += gap
+        if last is None or seq > last:
+            track.last_live_seq = seq
+        return gap
+
+    def _apply_state(self, track: _Track, msg: wire.State, now: float, retained: bool) -> str:
+        kind = track.classify(msg.session)
+        if kind == "retired":
+            return STALE_SESSION
+        if kind == "new":
+            self._new_session(track, msg.session)
+        elif msg.seq <= track.state_seq:
+            return ""  # the same or an older state again (retained replay): nothing new
+        view = track.view
+        gap = self._count_gap(track, msg.seq, retained)
+        online = view.online
+        reason = view.offline_reason
+        if online is False and not retained and msg.seq > track.offline_seq:
+            online, reason = True, ""
+        track.state_seq = msg.seq
+        track.max_seq = max(track.max_seq, msg.seq)
+        report = _report(msg)
+        kecamatan, labels = view.kecamatan, view.labels
+        if not view.inventory and msg.kecamatan != kecamatan:
+            kecamatan = sys.intern(msg.kecamatan)
+            labels = label_set(view.station, view.provinsi, view.kabkota, kecamatan)
+        track.view = view._replace(
+            report=report,
+            state_rx=now,
+            last_seen=now,
+            online=online,
+            offline_reason=reason,
+            presence=self._presence(view, msg, now),
+            kecamatan=kecamatan,
+            labels=labels,
+            seq_gaps=view.seq_gaps + gap,
+            session=msg.session,
+        )
+        return ""
+
+    def _presence(self, view: StationView, msg: wire.State, now: float) -> tuple[Presence, ...]:
+        allowed = self._allowed
+        reported = {p.device_class: p for p in msg.peripherals if p.device_class in allowed}
+        old = {p.device_class: p for p in view.presence}
+        out: list[Presence] = []
+        intern = sys.intern
+        for cls in (*view.expected, *(c for c in reported if c not in view.expected)):
+            rep = reported.get(cls)
+            present = rep is not None and rep.present
+            previous = old.get(cls)
+            since = previous.since if previous is not None and previous.present == present else now
+            if rep is None:
+                out.append(Presence(cls, False, since, reason="not reported"))
+            else:
+                devices = ",".join(f"{d.vid:04x}:{d.pid:04x}" for d in rep.devices)
+                out.append(
+                    Presence(
+                        intern(cls),
+                        present,
+                        since,
+                        rep.expected,
+                        rep.found,
+                        intern(rep.reason),
+                        intern(devices),
+                    )
+                )
+        return tuple(out)
+
+    def _apply_status(self, track: _Track, msg: wire.Status, now: float, retained: bool) -> str:
+        kind = track.classify(msg.session)
+        if kind == "retired":
+            return STALE_SESSION
+        if kind == "new":
+            if msg.status == "offline" and track.current is not None:
+                return STALE_SESSION  # the will of a session older than the one we follow
+            self._new_session(track, msg.session)
+        view = track.view
+        if msg.status == "online":
+            if msg.seq <= track.status_seq:
+                return ""  # replay of the birth we already applied
+            track.birth_prev_max = track.max_seq
+            track.status_seq = msg.seq
+            track.max_seq = max(track.max_seq, msg.seq)
+            # A birth starts a new connection: the live-sequence baseline restarts here.
+            track.last_live_seq = None if retained else msg.seq
+            track.view = view._replace(
+                online=True, offline_reason="", last_seen=now, session=msg.session
+            )
+            return ""
+        if msg.seq <= track.birth_prev_max:
+            return STALE_WILL
+        track.offline_seq = max(msg.seq, track.max_seq)
+        track.last_live_seq = None
+        track.view = view._replace(
+            online=False,
+            offline_reason="shutdown" if msg.reason == "shutdown" else "will",
+            last_seen=now,
+            session=msg.session,
+        )
+        return ""
+
+    def _apply_event(self, track: _Track, msg: wire.Event, now: float, retained: bool) -> str:
+        hw = track.event_hw.get(msg.session, -1)
+        if msg.seq <= hw:
+            return ""  # delivered twice (exactly-once per (session, seq))
+        track.event_hw[msg.session] = msg.seq
+        while len(track.event_hw) > _MAX_SESSIONS:
+            del track.event_hw[next(iter(track.event_hw))]
+        view = track.view
+        gap = 0
+        online = view.online
+        reason = view.offline_reason
+        if msg.session == track.current:
+            gap = self._count_gap(track, msg.seq, retained)
+            track.max_seq = max(track.max_seq, msg.seq)
+            if online is False and not retained and msg.seq > track.offline_seq:
+                online, reason = True, ""
+        counts = dict(view.events)
+        kind = msg.kind.value
+        counts[kind] = counts.get(kind, 0) + 1
+        track.view = view._replace(
+            events=tuple(sorted(counts.items())),
+            last_seen=now,
+            seq_gaps=view.seq_gaps + gap,
+            online=online,
+            offline_reason=reason,
+        )
+        return ""
+
+    # ------------------------------------------------------------------ reading
+
+    def snapshot(self, now: float) -> Snapshot:
+        """Copy the fleet for rendering (cheap: references to immutable views).
+
+        Also forgets stations not in the inventory that have been silent for
+        ``forget_unknown_after_s``.
+        """
+        with self._lock:
+            if self._unknown:
+                horizon = now - self.forget_unknown_after_s
+                for station in [
+                    s for s in self._unknown if self._tracks[s].view.last_seen < horizon
+                ]:
+                    del self._tracks[station]
+                    self._unknown.discard(station)
+            views = [track.view for track in self._tracks.values()]
+            return Snapshot(
+                now=now,
+                stations=views,
+                received_total=self.received_total,
+                rejected=dict(self.rejected),
+                seq_gaps_total=self.seq_gaps_total,
+                mqtt_connected=self.mqtt_connected,
+                stale_after_intervals=self.stale_after_intervals,
+            )
+
+    def __len__(self) -> int:
+        return len(self._tracks)
+
+
+class Summary(NamedTuple):
+    """Fleet counts at a glance (for the demo, /healthz and the board header)."""
+
+    total: int
+    up: int
+    ready: int
+    offline: int
+    stale: int
+    never_reported: int
+    in_inventory: int
+    not_in_inventory: int
+
+
+def summarize(snapshot: Snapshot) -> Summary:
+    """Counts per status; ``ready`` = up with no problem at all."""
+    counts = dict.fromkeys(STATION_STATUSES, 0)
+    ready = 0
+    inventory = 0
+    for view in snapshot.stations:
+        status = station_status(view, snapshot.now, snapshot.stale_after_intervals)
+        counts[status] += 1
+        inventory += view.inventory
+        if status == "up" and not problems(view, snapshot.now, snapshot.stale_after_intervals):
+            ready += 1
+    total = len(snapshot.stations)
+    return Summary(
+        total=total,
+        up=counts["up"],
+        ready=ready,
+        offline=counts["offline"],
+        stale=counts["stale"],
+        never_reported=counts["never_reported"],
+        in_inventory=inventory,
+        not_in_inventory=total - inventory,
+    )

@@ -1,0 +1,113 @@
+"""Reference rendering with prometheus-client: a custom Collector yielding metric families.
+
+The straightforward way to export the fleet, used by the tests (the fast renderer in
+:mod:`collector.exposition` must parse to the same families) and by ``bench/collector_render.py``
+(the baseline). It reads the same snapshot but builds every family with prometheus-client's
+``*MetricFamily`` classes; no code is shared with the fast path except the family table and the
+pure status helpers of :mod:`collector.fleet`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from collector.exposition import COLLECTOR_FAMILIES, STATION_FAMILIES
+from collector.fleet import REJECT_REASONS, STATION_STATUSES, Snapshot, clock_skew, station_status
+
+BASE = ["station", "provinsi", "kabkota", "kecamatan"]
+
+
+def _family(
+    name: str, kind: str, text: str, extra: list[str]
+) -> GaugeMetricFamily | CounterMetricFamily:
+    if kind == "counter":
+        return CounterMetricFamily(name.removesuffix("_total"), text, labels=[*BASE, *extra])
+    return GaugeMetricFamily(name, text, labels=[*BASE, *extra])
+
+
+class FleetCollector(Collector):
+    """Yields the metrics contract for the snapshot returned by ``snapshot_fn``."""
+
+    def __init__(self, snapshot_fn: Callable[[], Snapshot]) -> None:
+        self._snapshot_fn = snapshot_fn
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self._snapshot_fn()
+        extra = {
+            "pantau_station_info": ["agent_version", "os", "inventory"],
+            "pantau_peripheral_present": ["device_class"],
+            "pantau_peripheral_last_change_timestamp_seconds": ["device_class"],
+            "pantau_login_up": ["target"],
+            "pantau_login_probe_duration_seconds": ["target"],
+            "pantau_host_disk_free_bytes": ["mount"],
+            "pantau_host_disk_size_bytes": ["mount"],
+            "pantau_station_events_total": ["kind"],
+        }
+        fam = {n: _family(n, k, t, extra.get(n, [])) for n, k, t in STATION_FAMILIES}
+        for view in snap.stations:
+            base = [view.station, view.provinsi, view.kabkota, view.kecamatan]
+            status = station_status(view, snap.now, snap.stale_after_intervals)
+            fam["pantau_station_up"].add_metric(base, 1 if status == "up" else 0)
+            report = view.report
+            inv = "yes" if view.inventory else "no"
+            if report is None:
+                fam["pantau_station_info"].add_metric([*base, "", "", inv], 1)
+                continue
+            fam["pantau_station_last_report_timestamp_seconds"].add_metric(base, view.state_rx)
+            fam["pantau_station_info"].add_metric([*base, report.agent_version, report.os, inv], 1)
+            for p in view.presence:
+                cls = p.device_class
+                fam["pantau_peripheral_present"].add_metric([*base, cls], 1 if p.present else 0)
+                fam["pantau_peripheral_last_change_timestamp_seconds"].add_metric(
+                    [*base, cls], p.since
+                )
+            for target, up, duration, _ in report.probes:
+                fam["pantau_login_up"].add_metric([*base, target], 1 if up else 0)
+                fam["pantau_login_probe_duration_seconds"].add_metric([*base, target], duration)
+            if report.host is not None:
+                cpu, available, total, boot = report.host
+                fam["pantau_host_cpu_usage_ratio"].add_metric(base, cpu)
+                fam["pantau_host_memory_available_bytes"].add_metric(base, available)
+                fam["pantau_host_memory_total_bytes"].add_metric(base, total)
+                for mount, free, size in report.disks:
+                    fam["pantau_host_disk_free_bytes"].add_metric([*base, mount], free)
+                    fam["pantau_host_disk_size_bytes"].add_metric([*base, mount], size)
+                fam["pantau_host_boot_timestamp_seconds"].add_metric(base, boot)
+            skew = clock_skew(view)
+            if skew is not None:
+                fam["pantau_host_clock_skew_seconds"].add_metric(base, skew)
+            for kind, count in view.events:
+                fam["pantau_station_events_total"].add_metric([*base, kind], count)
+        for name, _, _ in STATION_FAMILIES:
+            if fam[name].samples or name == "pantau_station_up":
+                yield fam[name]
+        yield from _collector_families(snap)
+
+
+def _collector_families(snap: Snapshot) -> Iterator[Metric]:
+    rx, rej, conn, stations, gaps = COLLECTOR_FAMILIES
+    yield CounterMetricFamily(rx[0].removesuffix("_total"), rx[2], value=snap.received_total)
+    rejected = CounterMetricFamily(rej[0].removesuffix("_total"), rej[2], labels=["reason"])
+    for reason in REJECT_REASONS:
+        rejected.add_metric([reason], snap.rejected.get(reason, 0))
+    yield rejected
+    yield GaugeMetricFamily(conn[0], conn[2], value=1 if snap.mqtt_connected else 0)
+    counts = dict.fromkeys(STATION_STATUSES, 0)
+    for view in snap.stations:
+        counts[station_status(view, snap.now, snap.stale_after_intervals)] += 1
+    by_state = GaugeMetricFamily(stations[0], stations[2], labels=["state"])
+    for state in STATION_STATUSES:
+        by_state.add_metric([state], counts[state])
+    yield by_state
+    yield CounterMetricFamily(gaps[0].removesuffix("_total"), gaps[2], value=snap.seq_gaps_total)
+
+
+def reference_render(snapshot: Snapshot) -> bytes:
+    """``generate_latest`` over a registry holding only :class:`FleetCollector`."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(FleetCollector(lambda: snapshot))
+    return generate_latest(registry)

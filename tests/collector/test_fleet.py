@@ -1,0 +1,354 @@
+"""Fleet state rules (pure, clock passed in): inventory merge, sessions, staleness, counters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from collector import fleet as fl
+from collector.fleet import Fleet, station_status, summarize
+from pantau import wire
+from pantau.inventory import parse_inventory
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "wire"
+INVENTORY = parse_inventory(
+    "# two stations of Klaten\n"
+    "station,provinsi,kabkota,kecamatan,device_classes\n"
+    "3310-juwiring-01,33,3310,Juwiring,fingerprint;iris;camera;signature\n"
+    "3310-bayat-01,33,3310,Bayat,fingerprint;camera\n"
+)
+JUW = "3310-juwiring-01"
+T0 = 1_790_000_000.0
+
+
+def topic(
+    station: str = JUW, kind: wire.Kind = "state", prov: str = "33", kab: str = "3310"
+) -> str:
+    return wire.topic(prov, kab, station, kind)
+
+
+def state(
+    station: str = JUW,
+    *,
+    session: str = "A",
+    seq: int = 2,
+    ts: float = T0,
+    interval_s: float = 30.0,
+    peripherals: tuple[tuple[str, bool], ...] = (
+        ("fingerprint", True),
+        ("iris", True),
+        ("camera", True),
+        ("signature", True),
+    ),
+    kecamatan: str = "",
+) -> bytes:
+    return wire.encode(
+        wire.State(
+            station=station,
+            agent_version="0.1.0",
+            session=session,
+            seq=seq,
+            ts=ts,
+            interval_s=interval_s,
+            kecamatan=kecamatan,
+            peripherals=tuple(
+                wire.Peripheral(device_class=c, present=p, found=int(p)) for c, p in peripherals
+            ),
+        )
+    )
+
+
+def status(value: wire.StatusValue, *, session: str = "A", seq: int = 1, reason: str = "") -> bytes:
+    return wire.encode(
+        wire.Status(
+            station=JUW,
+            agent_version="0.1.0",
+            session=session,
+            seq=seq,
+            ts=T0,
+            status=value,
+            reason=reason or ("will" if value == "offline" else ""),
+        )
+    )
+
+
+def event(kind: wire.EventKind, *, session: str = "A", seq: int = 3) -> bytes:
+    return wire.encode(
+        wire.Event(station=JUW, agent_version="0.1.0", session=session, seq=seq, ts=T0, kind=kind)
+    )
+
+
+def make(**kw: object) -> Fleet:
+    return Fleet(
+        inventory=INVENTORY,
+        device_classes=("fingerprint", "iris", "camera", "signature"),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def view(f: Fleet, station: str = JUW, now: float = T0) -> fl.StationView:
+    return next(v for v in f.snapshot(now).stations if v.station == station)
+
+
+def st(f: Fleet, now: float, station: str = JUW) -> str:
+    return station_status(view(f, station, now), now, f.stale_after_intervals)
+
+
+# --------------------------------------------------------------------------- inventory
+
+
+def test_inventory_stations_that_never_reported_are_down_and_flagged() -> None:
+    f = make()
+    snap = f.snapshot(T0)
+    assert [v.station for v in snap.stations] == [JUW, "3310-bayat-01"]
+    bayat = view(f, "3310-bayat-01")
+    assert bayat.inventory
+    assert bayat.report is None
+    assert st(f, T0, "3310-bayat-01") == "never_reported"
+    assert fl.problems(bayat, T0, 3) == ["never reported"]
+    assert summarize(snap).never_reported == 2
+
+
+def test_region_labels_come_from_the_inventory_even_if_the_topic_differs() -> None:
+    f = make()
+    assert f.ingest(topic(prov="99", kab="9999"), state(kecamatan="Elsewhere"), T0) == ""
+    v = view(f)
+    assert (v.provinsi, v.kabkota, v.kecamatan) == ("33", "3310", "Juwiring")
+
+
+def test_unknown_stations_get_labels_from_topic_and_report_and_are_capped() -> None:
+    f = make(max_unknown_stations=2)
+    for i in range(3):
+        sid = f"3311-x-{i}"
+        reason = f.ingest(topic(sid, kab="3311"), state(sid, kecamatan=f"Kec {i}"), T0)
+        assert reason == ("" if i < 2 else fl.OVER_CAP)
+    snap = f.snapshot(T0)
+    unknown = [v for v in snap.stations if not v.inventory]
+    assert [(v.station, v.kabkota, v.kecamatan) for v in unknown] == [
+        ("3311-x-0", "3311", "Kec 0"),
+        ("3311-x-1", "3311", "Kec 1"),
+    ]
+    assert snap.rejected[fl.OVER_CAP] == 1
+    assert snap.received_total == 3
+
+
+def test_silent_unknown_stations_are_forgotten_inventory_ones_never() -> None:
+    f = make(forget_unknown_after_s=100.0)
+    f.ingest(topic("3311-x-0", kab="3311"), state("3311-x-0"), T0)
+    assert len(f.snapshot(T0 + 50).stations) == 3
+    assert {v.station for v in f.snapshot(T0 + 101).stations} == {JUW, "3310-bayat-01"}
+
+
+# --------------------------------------------------------------------------- staleness
+
+
+def test_up_until_stale_after_n_intervals_on_the_collector_clock() -> None:
+    f = make(stale_after_intervals=3.0)
+    # The agent's clock is a day behind: staleness must not care.
+    f.ingest(topic(), state(ts=T0 - 86400, interval_s=10.0), T0)
+    assert st(f, T0 + 30) == "up"
+    assert st(f, T0 + 30.5) == "stale"
+    assert fl.problems(view(f, now=T0 + 31), T0 + 31, 3) == ["no report for 31 s"]
+
+
+def test_clock_skew_is_agent_minus_collector() -> None:
+    f = make()
+    f.ingest(topic(), state(ts=T0 - 120.0), T0)
+    assert fl.clock_skew(view(f)) == -120.0
+
+
+def test_a_replayed_state_does_not_refresh_last_report() -> None:
+    f = make()
+    f.ingest(topic(), state(seq=5), T0)
+    f.ingest(topic(), state(seq=5), T0 + 100, retained=True)
+    assert view(f).state_rx == T0
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+def test_birth_then_will_of_the_same_session_marks_offline() -> None:
+    f = make()
+    f.ingest(topic(kind="status"), status("online", seq=1), T0)
+    f.ingest(topic(), state(seq=2), T0)
+    assert st(f, T0) == "up"
+    assert f.ingest(topic(kind="status"), status("offline", seq=0), T0 + 1) == ""
+    assert st(f, T0 + 1) == "offline"
+    assert fl.problems(view(f), T0 + 1, 3) == ["offline (will)"]
+
+
+def test_stale_will_of_an_older_session_never_marks_a_newer_session_offline() -> None:
+    f = make()
+    f.ingest(topic(kind="status"), status("online", session="A", seq=1), T0)
+    f.ingest(topic(kind="status"), status("online", session="B", seq=1), T0 + 1)
+    f.ingest(topic(), state(session="B", seq=2), T0 + 1)
+    # A's will arrives late (the broker noticed A's dead connection after B's birth).
+    assert f.ingest(topic(kind="status"), status("offline", session="A"), T0 + 2) == (
+        fl.STALE_SESSION
+    )
+    assert st(f, T0 + 2) == "up"
+    # Messages of the retired session A are not applied either.
+    assert f.ingest(topic(), state(session="A", seq=99), T0 + 3) == fl.STALE_SESSION
+    assert view(f).session == "B"
+
+
+def test_will_of_a_never_seen_session_is_stale_when_another_is_current() -> None:
+    """After a collector restart: retained state of B, then B's predecessor's stuck will."""
+    f = make()
+    f.ingest(topic(), state(session="B", seq=7), T0, retained=True)
+    assert f.ingest(topic(kind="status"), status("offline", session="A"), T0, retained=True) == (
+        fl.STALE_SESSION
+    )
+    assert st(f, T0) == "up"
+
+
+def test_will_from_an_earlier_connection_of_the_same_session_is_ignored() -> None:
+    f = make()
+    f.ingest(topic(kind="status"), status("online", seq=1), T0)
+    f.ingest(topic(), state(seq=2), T0)
+    f.ingest(topic(), state(seq=3), T0)
+    # Reconnect within the same session: new will seq 4, birth seq 5.
+    f.ingest(topic(kind="status"), status("online", seq=5), T0 + 1)
+    assert f.ingest(topic(kind="status"), status("offline", seq=0), T0 + 2) == fl.STALE_WILL
+    assert st(f, T0 + 2) == "up"
+    # The current connection's will does apply.
+    assert f.ingest(topic(kind="status"), status("offline", seq=4), T0 + 3) == ""
+    assert st(f, T0 + 3) == "offline"
+
+
+def test_retained_will_and_state_of_a_dead_agent_stay_offline_in_either_order() -> None:
+    for order in ((("status", status("offline", seq=0)), ("state", state(seq=9))),):
+        for msgs in (order, tuple(reversed(order))):
+            f = make()
+            for kind, payload in msgs:
+                f.ingest(topic(kind=kind), payload, T0, retained=True)  # type: ignore[arg-type]
+            assert st(f, T0) == "offline"
+
+
+def test_a_live_state_after_a_stuck_offline_proves_the_agent_is_back() -> None:
+    f = make()
+    f.ingest(topic(kind="status"), status("offline", seq=0), T0, retained=True)
+    f.ingest(topic(), state(seq=9), T0, retained=True)
+    assert st(f, T0) == "offline"
+    f.ingest(topic(), state(seq=10), T0 + 30)
+    assert st(f, T0 + 30) == "up"
+
+
+def test_orderly_shutdown_is_reported_as_such() -> None:
+    f = make()
+    f.ingest(topic(kind="status"), status("online", seq=1), T0)
+    f.ingest(topic(), state(seq=2), T0)
+    f.ingest(topic(kind="status"), status("offline", seq=3, reason="shutdown"), T0 + 1)
+    assert view(f).offline_reason == "shutdown"
+
+
+# --------------------------------------------------------------------------- counters
+
+
+def test_sequence_gaps_are_counted_between_live_messages() -> None:
+    f = make()
+    f.ingest(topic(), state(seq=2), T0, retained=True)  # replay: no baseline
+    f.ingest(topic(), state(seq=10), T0 + 1)  # first live: baseline
+    f.ingest(topic(), state(seq=11), T0 + 2)
+    f.ingest(topic(), state(seq=15), T0 + 3)  # 12, 13, 14 missing
+    f.ingest(topic(kind="event"), event(wire.EventKind.PROBE_DOWN, seq=17), T0 + 4)  # 16
+    assert view(f).seq_gaps == 4
+    assert f.snapshot(T0).seq_gaps_total == 4
+    # A new connection (birth) restarts the baseline: no gap across reconnects.
+    f.ingest(topic(kind="status"), status("online", seq=40), T0 + 5)
+    f.ingest(topic(), state(seq=41), T0 + 6)
+    assert view(f).seq_gaps == 4
+
+
+def test_events_are_counted_per_kind_once_per_session_and_seq() -> None:
+    f = make()
+    f.ingest(topic(kind="event"), event(wire.EventKind.PERIPHERAL_REMOVED, seq=3), T0)
+    f.ingest(topic(kind="event"), event(wire.EventKind.PERIPHERAL_REMOVED, seq=3), T0)
+    f.ingest(topic(kind="event"), event(wire.EventKind.PERIPHERAL_REMOVED, seq=4), T0)
+    f.ingest(topic(kind="event"), event(wire.EventKind.REBOOT, seq=5), T0)
+    # Spooled events of an older session still count (they happened).
+    f.ingest(topic(kind="event"), event(wire.EventKind.REBOOT, session="old", seq=1), T0)
+    assert view(f).events == (("peripheral_removed", 2), ("reboot", 2))
+
+
+@pytest.mark.parametrize(
+    ("topic_name", "payload", "reason"),
+    [
+        ("pantau/v1/33/3310", b"{}", "bad_topic"),
+        ("pantau/v1/33/3310/bad station/state", b"{}", "bad_topic"),
+        (topic(), b"{not json", "bad_json"),
+        (topic(), b"x" * (wire.MAX_PAYLOAD_BYTES + 1), "oversized"),
+        (topic(), state(station="3310-other-01"), "station_mismatch"),
+        (topic(), b'{"type":"state","v":2,"station":"x"}', "wrong_version"),
+        (topic(), b'{"type":"state","v":1,"station":"3310-juwiring-01"}', "missing_field"),
+        (topic(kind="status"), status("online").replace(b'"online"', b'"maybe"'), "invalid_field"),
+    ],
+)
+def test_rejections_are_counted_by_reason_and_create_no_station(
+    topic_name: str, payload: bytes, reason: str
+) -> None:
+    f = make()
+    assert f.ingest(topic_name, payload, T0) == reason
+    snap = f.snapshot(T0)
+    assert snap.rejected[reason] == 1
+    assert sum(snap.rejected.values()) == 1
+    assert len(snap.stations) == 2
+    assert view(f).report is None
+
+
+def test_golden_fixtures_are_accepted() -> None:
+    f = make()
+    for name, kind in (
+        ("state_full.json", "state"),
+        ("status_online.json", "status"),
+        ("event_peripheral_removed.json", "event"),
+    ):
+        assert f.ingest(topic(kind=kind), (FIXTURES / name).read_bytes(), T0) == "", name  # type: ignore[arg-type]
+    v = view(f)
+    assert v.report is not None
+    assert v.report.disks[0][0] == "C:\\"
+    assert fl.problems(v, T0, 3) == [
+        "camera missing",
+        "login login down (timeout)",
+        "login api down (http_status)",
+    ]
+
+
+# --------------------------------------------------------------------------- peripherals
+
+
+def test_expected_class_absent_from_the_report_counts_as_missing() -> None:
+    f = make()
+    f.ingest(topic(), state(peripherals=(("fingerprint", True), ("iris", True))), T0)
+    presence = {p.device_class: (p.present, p.reason) for p in view(f).presence}
+    assert presence == {
+        "fingerprint": (True, ""),
+        "iris": (True, ""),
+        "camera": (False, "not reported"),
+        "signature": (False, "not reported"),
+    }
+
+
+def test_unconfigured_device_classes_never_become_labels() -> None:
+    f = make()
+    f.ingest(topic(), state(peripherals=(("fingerprint", True), ("toaster", True))), T0)
+    assert "toaster" not in {p.device_class for p in view(f).presence}
+
+
+def test_presence_change_time_is_kept_until_presence_changes() -> None:
+    f = make()
+    all_present = (("fingerprint", True), ("iris", True), ("camera", True), ("signature", True))
+    no_camera = (("fingerprint", True), ("iris", True), ("camera", False), ("signature", True))
+    f.ingest(topic(), state(seq=2, peripherals=all_present), T0)
+    f.ingest(topic(), state(seq=3, peripherals=all_present), T0 + 30)
+    f.ingest(topic(), state(seq=4, peripherals=no_camera), T0 + 60)
+    since = {p.device_class: p.since for p in view(f).presence}
+    assert since == {"fingerprint": T0, "iris": T0, "camera": T0 + 60, "signature": T0}
+
+
+def test_summary_counts_ready_stations() -> None:
+    f = make()
+    f.ingest(topic(), state(), T0)
+    s = summarize(f.snapshot(T0))
+    assert (s.total, s.up, s.ready, s.never_reported, s.in_inventory) == (2, 1, 1, 1, 2)
