@@ -56,6 +56,16 @@ def test_pyusb_sees_plugged_devices_and_their_removal(usb_bus: UsbBus) -> None:
     assert (*CAMERA, 0xEF) in _ids()
 
 
+def test_replug_reuses_the_port_and_is_seen_again(usb_bus: UsbBus) -> None:
+    first = usb_bus.plug(*FINGERPRINT)
+    wait_for(lambda: (*FINGERPRINT, 0) in _ids(), timeout=5, what="pyusb sees plug")
+    usb_bus.unplug(first)
+    wait_for(lambda: (*FINGERPRINT, 0) not in _ids(), timeout=5, what="pyusb sees unplug")
+    again = usb_bus.plug(*FINGERPRINT)
+    assert again == first
+    wait_for(lambda: (*FINGERPRINT, 0) in _ids(), timeout=5, what="pyusb sees replug")
+
+
 def test_pyudev_monitor_reports_add_and_remove(usb_bus: UsbBus) -> None:
     import pyudev
 

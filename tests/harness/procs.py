@@ -3,7 +3,8 @@
 Every server runs with stdout/stderr appended to a log file (never an unread PIPE, which would
 block the server once the pipe buffer fills), without the umockdev preload in its environment,
 and with ``PR_SET_PDEATHSIG`` so that the kernel kills it if the test process dies (even by
-SIGKILL, when no finalizer can run).
+SIGKILL, when no finalizer can run). The death signal follows the *thread* that started the
+server: start servers from the main thread (fixtures do), not from a short-lived worker thread.
 """
 
 from __future__ import annotations

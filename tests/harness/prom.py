@@ -347,15 +347,19 @@ class Prometheus:
         *,
         timeout: float = 60.0,
         labels: Mapping[str, str] | None = None,
+        wait: bool = True,
     ) -> None:
-        """Scrape ``targets`` (``host:port``, path /metrics) as ``job`` and wait until each is
-        up. Calling again for the same job replaces its targets."""
+        """Scrape ``targets`` (``host:port``, path /metrics) as ``job`` with extra target
+        ``labels``; unless ``wait=False``, wait until each target is up (~5 s the first time).
+        Calling again for the same job replaces its targets."""
         path = self.targets_dir / f"{job}.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(
             json.dumps([{"targets": list(targets), "labels": {"job": job, **(labels or {})}}])
         )
         tmp.replace(path)
+        if not wait:
+            return
         want = set(targets)
 
         def all_up(result: list[Json]) -> bool:

@@ -26,7 +26,16 @@ kernel does. String descriptors need a control transfer, which umockdev does not
 manufacturer/product/serial from sysfs/udev (pyudev ``attributes``, ``ID_VENDOR``...), not from
 pyusb's ``dev.manufacturer``.
 
-Umockdev 0.17 ``remove_device`` sends no ``remove`` uevent: :meth:`UsbBus.unplug` sends one
+GOTCHA: once the testbed exists, the whole test process (and subprocesses given :attr:`UsbBus.env`
+or inheriting ``os.environ``) sees the fake ``/sys`` (``/proc`` stays real): e.g.
+``psutil.sensors_battery()`` raises because ``/sys/class/power_supply`` is missing. Code under
+test must cope with that anyway (a station without a battery); servers started by the harness get
+a clean environment (:func:`harness.procs.server_env`).
+
+Umockdev 0.17 quirks handled here: hex in records must be UPPERCASE (lowercase a-f is "malformed
+attribute"); re-adding a device whose ``/sys/bus/usb/devices`` link still exists aborts the
+process (g_assert), so ports are only reused once free and interfaces are removed explicitly;
+``remove_device`` sends no ``remove`` uevent: :meth:`UsbBus.unplug` sends one
 (interfaces first) before removing, so libusb and udev monitors notice.
 """
 
