@@ -1,0 +1,285 @@
+"""A simulated fleet (the model) and a static /metrics server following the metrics contract.
+
+The collector is being built in parallel; until it can be fed this fleet over MQTT, a small HTTP
+server renders the model as exposition text exactly as DESIGN.md's metrics contract describes
+(per-station series with station/provinsi/kabkota/kecamatan, never-reported inventory stations as
+``up 0`` + ``inventory="yes"`` and no last report). Expectations in the tests are computed from
+:data:`FLEET` (not from the server), so switching to the real collector means only replacing the
+fixture that provides the scrape target.
+
+Kabupaten code 3399 is fictional on purpose: the harness Prometheus is shared by the session and
+other tests scrape Klaten (3310) fleets.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PROVINSI = "33"
+KABKOTA = "3399"
+CLASSES = ("fingerprint", "iris", "camera", "signature")
+
+
+@dataclass(frozen=True)
+class Login:
+    up: int
+    reason: str
+    duration: float
+
+
+@dataclass(frozen=True)
+class Station:
+    station: str
+    kecamatan: str
+    up: int
+    reported: bool = True
+    peripherals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 1))
+    login: dict[str, Login] = field(default_factory=lambda: {"central": Login(1, "ok", 0.12)})
+    disks: dict[str, tuple[int, int]] = field(default_factory=lambda: {"C:": (600, 1000)})
+    skew: float = 0.4
+    #: The boot timestamp changes on every scrape (a PC in a lightning storm).
+    rebooting: bool = False
+    #: Events counted on every scrape, by kind.
+    events: tuple[str, ...] = ()
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {
+            "station": self.station,
+            "provinsi": PROVINSI,
+            "kabkota": KABKOTA,
+            "kecamatan": self.kecamatan,
+        }
+
+    @property
+    def ready(self) -> int:
+        if not self.up or not self.reported:
+            return 0
+        return int(all(self.peripherals.values()) and all(x.up for x in self.login.values()))
+
+
+FLEET: tuple[Station, ...] = (
+    # Ready, but its PC keeps rebooting (lightning) and its disk is almost full.
+    Station("3399-juwiring-01", "Juwiring", 1, rebooting=True, disks={"C:": (50, 1000)}),
+    # The operator cannot log in (Bayat, 2016).
+    Station(
+        "3399-bayat-01",
+        "Bayat",
+        1,
+        login={"central": Login(0, "timeout", 5.0)},
+        events=("probe_down",),
+    ),
+    # Iris scanner and camera missing; the PC clock is an hour behind (dead CMOS battery).
+    Station(
+        "3399-cawas-01",
+        "Cawas",
+        1,
+        peripherals={"fingerprint": 1, "iris": 0, "camera": 0, "signature": 1},
+        skew=-3600.0,
+        events=("peripheral_removed",),
+    ),
+    # Offline now; it reported before (its last state is kept).
+    Station("3399-ceper-01", "Ceper", 0),
+    # In the inventory, never reported: only up 0 and the info series.
+    Station("3399-gantiwarno-01", "Gantiwarno", 0, reported=False),
+)
+
+AGENT_VERSION = "0.1.0"
+#: Collector-level series: MQTT disconnected, so PantauBrokerUnreachable fires.
+MQTT_CONNECTED = 0
+REJECT_REASONS = ("bad_json", "station_mismatch")
+
+
+def by_id(station: str) -> Station:
+    return next(s for s in FLEET if s.station == station)
+
+
+def _fmt(labels: dict[str, str]) -> str:
+    return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
+def exposition(scrape: int, now: float) -> str:
+    """The collector's /metrics for the fleet at the ``scrape``-th scrape."""
+    out: list[str] = []
+
+    def family(name: str, kind: str, help_: str, rows: list[tuple[dict[str, str], float]]) -> None:
+        out.append(f"# HELP {name} {help_}")
+        out.append(f"# TYPE {name} {kind}")
+        out.extend(f"{name}{_fmt(labels)} {value!r}" for labels, value in rows)
+
+    reported = [s for s in FLEET if s.reported]
+    family("pantau_station_up", "gauge", "Station online.", [(s.labels, s.up) for s in FLEET])
+    family(
+        "pantau_station_last_report_timestamp_seconds",
+        "gauge",
+        "Receive time of the last state.",
+        [(s.labels, now - 30.0) for s in reported],
+    )
+    family(
+        "pantau_station_info",
+        "gauge",
+        "Station info.",
+        [
+            (
+                {
+                    **s.labels,
+                    "agent_version": AGENT_VERSION if s.reported else "",
+                    "os": "windows" if s.reported else "",
+                    "inventory": "yes",
+                },
+                1,
+            )
+            for s in FLEET
+        ],
+    )
+    family(
+        "pantau_peripheral_present",
+        "gauge",
+        "Peripheral present.",
+        [({**s.labels, "device_class": c}, v) for s in reported for c, v in s.peripherals.items()],
+    )
+    family(
+        "pantau_peripheral_last_change_timestamp_seconds",
+        "gauge",
+        "Presence last changed.",
+        [({**s.labels, "device_class": c}, now - 600) for s in reported for c in s.peripherals],
+    )
+    family(
+        "pantau_login_up",
+        "gauge",
+        "Login probe up.",
+        [({**s.labels, "target": t}, x.up) for s in reported for t, x in s.login.items()],
+    )
+    family(
+        "pantau_login_probe_duration_seconds",
+        "gauge",
+        "Login probe duration.",
+        [({**s.labels, "target": t}, x.duration) for s in reported for t, x in s.login.items()],
+    )
+    family(
+        "pantau_login_probe_info",
+        "gauge",
+        "Login probe reason.",
+        [
+            ({**s.labels, "target": t, "reason": x.reason}, 1)
+            for s in reported
+            for t, x in s.login.items()
+        ],
+    )
+    family("pantau_host_cpu_usage_ratio", "gauge", "CPU.", [(s.labels, 0.25) for s in reported])
+    family(
+        "pantau_host_memory_available_bytes",
+        "gauge",
+        "Memory available.",
+        [(s.labels, 2.0e9) for s in reported],
+    )
+    family(
+        "pantau_host_memory_total_bytes",
+        "gauge",
+        "Memory total.",
+        [(s.labels, 8.0e9) for s in reported],
+    )
+    family(
+        "pantau_host_disk_free_bytes",
+        "gauge",
+        "Disk free.",
+        [({**s.labels, "mount": mnt}, fs[0]) for s in reported for mnt, fs in s.disks.items()],
+    )
+    family(
+        "pantau_host_disk_size_bytes",
+        "gauge",
+        "Disk size.",
+        [({**s.labels, "mount": mnt}, fs[1]) for s in reported for mnt, fs in s.disks.items()],
+    )
+    family(
+        "pantau_host_boot_timestamp_seconds",
+        "gauge",
+        "Boot time.",
+        [(s.labels, 1.7e9 + (scrape * 60 if s.rebooting else 0)) for s in reported],
+    )
+    family(
+        "pantau_host_clock_skew_seconds",
+        "gauge",
+        "Clock skew.",
+        [(s.labels, s.skew) for s in reported],
+    )
+    family(
+        "pantau_station_events_total",
+        "counter",
+        "Events received.",
+        [({**s.labels, "kind": k}, scrape) for s in reported for k in s.events],
+    )
+    family(
+        "pantau_collector_reports_received_total",
+        "counter",
+        "Reports received.",
+        [({}, 10.0 * scrape)],
+    )
+    family(
+        "pantau_collector_reports_rejected_total",
+        "counter",
+        "Reports rejected.",
+        [({"reason": r}, float(scrape)) for r in REJECT_REASONS],
+    )
+    family("pantau_collector_mqtt_connected", "gauge", "MQTT connected.", [({}, MQTT_CONNECTED)])
+    states = {
+        "up": sum(1 for s in FLEET if s.up),
+        "down": sum(1 for s in FLEET if not s.up and s.reported),
+        "never_reported": sum(1 for s in FLEET if not s.reported),
+    }
+    family(
+        "pantau_collector_stations",
+        "gauge",
+        "Stations by state.",
+        [({"state": k}, v) for k, v in states.items()],
+    )
+    return "\n".join(out) + "\n"
+
+
+class StaticCollector:
+    """Serves :func:`exposition` on ``http://127.0.0.1:<port>/metrics``."""
+
+    def __init__(self) -> None:
+        self.scrapes = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?")[0] != "/metrics":
+                    self.send_error(404)
+                    return
+                with server._lock:
+                    server.scrapes += 1
+                    n = server.scrapes
+                body = exposition(n, time.time()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: object) -> None:
+                return
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._http.daemon_threads = True
+        self.target = f"127.0.0.1:{self._http.server_address[1]}"
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+
+    def __enter__(self) -> StaticCollector:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+
+def static_collector() -> Iterator[StaticCollector]:
+    with StaticCollector() as server:
+        yield server
