@@ -19,6 +19,11 @@ Parsing is pure (:func:`parse_inventory` takes text); :func:`load_inventory` rea
 mistake raises :class:`InventoryError` naming the file and the line, e.g.::
 
     deploy/inventory/klaten.csv:7: station '3310-bayat-01' already defined on line 4
+
+Sharding (docs/scale.md): :func:`entries_for_filters` keeps the stations whose topics a collector
+shard's MQTT topic filters match, so each shard exports exactly its part of the inventory, and
+:func:`shard_coverage` tells, per station, which shards would claim it (exactly one, or a plan is
+wrong).
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ from __future__ import annotations
 import csv
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from pantau.wire import SEGMENT_PATTERN, valid_segment
+from pantau.wire import SEGMENT_PATTERN, topic, valid_segment
 
 HEADER: Final = ("station", "provinsi", "kabkota", "kecamatan", "device_classes")
 #: Bound on distinct device classes in one inventory (each is a label value on every station).
@@ -165,3 +171,49 @@ def load_inventory(path: str | os.PathLike[str]) -> list[InventoryEntry]:
     except OSError as exc:
         raise InventoryError(source, 0, f"cannot read: {exc.strerror}") from None
     return parse_inventory(text, source)
+
+
+# --------------------------------------------------------------------------- sharding
+
+
+def filter_matches(topic_filter: str, topic_name: str) -> bool:
+    """MQTT topic-filter matching (``+`` one level, ``#`` the rest including the parent level).
+
+    A shared-subscription prefix ``$share/{group}/`` is ignored: it changes who receives a
+    message, not which topics match.
+    """
+    if topic_filter.startswith("$share/"):
+        parts = topic_filter.split("/", 2)
+        topic_filter = parts[2] if len(parts) == 3 else ""
+    levels = topic_filter.split("/")
+    names = topic_name.split("/")
+    for i, level in enumerate(levels):
+        if level == "#":
+            return i == len(levels) - 1
+        if i >= len(names):
+            return False
+        if level not in ("+", names[i]):
+            return False
+    return len(names) == len(levels)
+
+
+def _claims(entry: InventoryEntry, topic_filters: Iterable[str]) -> bool:
+    state = topic(entry.provinsi, entry.kabkota, entry.station, "state")
+    status = topic(entry.provinsi, entry.kabkota, entry.station, "status")
+    return any(filter_matches(f, state) or filter_matches(f, status) for f in topic_filters)
+
+
+def entries_for_filters(
+    entries: Iterable[InventoryEntry], topic_filters: Iterable[str]
+) -> list[InventoryEntry]:
+    """The inventory entries whose ``state`` or ``status`` topic one of the filters matches."""
+    filters = tuple(topic_filters)
+    return [e for e in entries if _claims(e, filters)]
+
+
+def shard_coverage(
+    entries: Iterable[InventoryEntry], shards: Mapping[str, Iterable[str]]
+) -> dict[str, list[str]]:
+    """Station -> names of the shards whose filters claim it (a good plan: exactly one each)."""
+    plan = {name: tuple(filters) for name, filters in shards.items()}
+    return {e.station: [n for n, fs in plan.items() if _claims(e, fs)] for e in entries}

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from pantau.inventory import InventoryEntry, InventoryError, load_inventory, parse_inventory
+from pantau.inventory import (
+    InventoryEntry,
+    InventoryError,
+    entries_for_filters,
+    filter_matches,
+    load_inventory,
+    parse_inventory,
+    shard_coverage,
+)
 
 HEADER = "station,provinsi,kabkota,kecamatan,device_classes\n"
 
@@ -94,3 +102,47 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
     good = tmp_path / "ok.csv"
     good.write_text(HEADER + "a,33,3310,Bayat,camera\n", encoding="utf-8")
     assert [e.station for e in load_inventory(good)] == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "topic", "expected"),
+    [
+        ("pantau/v1/#", "pantau/v1/33/3310/s/state", True),
+        ("pantau/v1/33/#", "pantau/v1/33/3310/s/state", True),
+        ("pantau/v1/33/#", "pantau/v1/34/3310/s/state", False),
+        ("pantau/v1/33/+/+/+", "pantau/v1/33/3310/s/state", True),
+        ("pantau/v1/33/+/+", "pantau/v1/33/3310/s/state", False),
+        ("pantau/v1/+/3310/+/state", "pantau/v1/33/3310/s/state", True),
+        ("pantau/v1/+/3310/+/state", "pantau/v1/33/3310/s/status", False),
+        ("pantau/v1/33/3310/s/state/#", "pantau/v1/33/3310/s/state", True),
+        ("$share/g/pantau/v1/33/#", "pantau/v1/33/3310/s/state", True),
+        ("pantau/v1/3", "pantau/v1/33", False),
+        ("#", "pantau/v1/33/3310/s/event", True),
+    ],
+)
+def test_filter_matches_mqtt_semantics(topic_filter: str, topic: str, expected: bool) -> None:
+    assert filter_matches(topic_filter, topic) is expected
+
+
+def test_entries_for_filters_and_shard_coverage() -> None:
+    entries = parse_inventory(
+        HEADER
+        + "a,33,3310,Bayat,camera\n"
+        + "b,33,3311,Wedi,camera\n"
+        + "c,34,3401,Wates,camera\n"
+        + "d,35,3501,Pacitan,camera\n",
+        "x.csv",
+    )
+    jateng = entries_for_filters(entries, ["pantau/v1/33/+/+/+"])
+    assert [e.station for e in jateng] == ["a", "b"]
+    shards = {"one": ["pantau/v1/33/#", "pantau/v1/34/#"], "two": ["pantau/v1/35/+/+/+"]}
+    assert shard_coverage(entries, shards) == {
+        "a": ["one"],
+        "b": ["one"],
+        "c": ["one"],
+        "d": ["two"],
+    }
+    overlapping = {"one": ["pantau/v1/33/#"], "two": ["pantau/v1/+/3310/+/+"]}
+    coverage = shard_coverage(entries, overlapping)
+    assert coverage["a"] == ["one", "two"]
+    assert coverage["c"] == []
