@@ -102,7 +102,7 @@ def _fmt(labels: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
-def exposition(scrape: int, now: float) -> str:
+def exposition(scrape: int, now: float, stations: tuple[Station, ...] = FLEET) -> str:
     """The collector's /metrics for the fleet at the ``scrape``-th scrape."""
     out: list[str] = []
 
@@ -111,8 +111,8 @@ def exposition(scrape: int, now: float) -> str:
         out.append(f"# TYPE {name} {kind}")
         out.extend(f"{name}{_fmt(labels)} {value!r}" for labels, value in rows)
 
-    reported = [s for s in FLEET if s.reported]
-    family("pantau_station_up", "gauge", "Station online.", [(s.labels, s.up) for s in FLEET])
+    reported = [s for s in stations if s.reported]
+    family("pantau_station_up", "gauge", "Station online.", [(s.labels, s.up) for s in stations])
     family(
         "pantau_station_last_report_timestamp_seconds",
         "gauge",
@@ -133,7 +133,7 @@ def exposition(scrape: int, now: float) -> str:
                 },
                 1,
             )
-            for s in FLEET
+            for s in stations
         ],
     )
     family(
@@ -227,9 +227,9 @@ def exposition(scrape: int, now: float) -> str:
     )
     family("pantau_collector_mqtt_connected", "gauge", "MQTT connected.", [({}, MQTT_CONNECTED)])
     states = {
-        "up": sum(1 for s in FLEET if s.up),
-        "down": sum(1 for s in FLEET if not s.up and s.reported),
-        "never_reported": sum(1 for s in FLEET if not s.reported),
+        "up": sum(1 for s in stations if s.up),
+        "down": sum(1 for s in stations if not s.up and s.reported),
+        "never_reported": sum(1 for s in stations if not s.reported),
     }
     family(
         "pantau_collector_stations",
@@ -243,7 +243,9 @@ def exposition(scrape: int, now: float) -> str:
 class StaticCollector:
     """Serves :func:`exposition` on ``http://127.0.0.1:<port>/metrics``."""
 
-    def __init__(self) -> None:
+    def __init__(self, stations: tuple[Station, ...] = FLEET) -> None:
+        #: Replace (under no lock: one tuple assignment) to change what the next scrape sees.
+        self.stations = stations
         self.scrapes = 0
         self._lock = threading.Lock()
         server = self
@@ -256,7 +258,7 @@ class StaticCollector:
                 with server._lock:
                     server.scrapes += 1
                     n = server.scrapes
-                body = exposition(n, time.time()).encode()
+                body = exposition(n, time.time(), server.stations).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))

@@ -295,3 +295,20 @@ def test_alert_expressions(fleet_prometheus: Prometheus, fleet_target: str) -> N
         got = {tuple((k, r["metric"].get(k, "")) for k in names) for r in values}
         assert set(expected[alert.name]) <= got, alert.name
         assert values, f"{alert.name}: value query returns nothing: {alert.query}"
+
+
+def test_static_collector_exposition_passes_promtool_check_metrics() -> None:
+    """The stand-in /metrics follows the same lint the collector's must pass (DESIGN.md)."""
+    import subprocess
+    import time
+
+    text = fleet.exposition(3, time.time())
+    res = subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
