@@ -1,0 +1,111 @@
+"""``pantau-agent`` as a user runs it (real processes, real psutil, real pyusb, real sockets)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.checks.host import PsutilReader, to_host
+
+STATION = """
+[station]
+id = "3310-bayat-01"
+provinsi = "33"
+kabkota = "3310"
+kecamatan = "Bayat"
+"""
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+def test_config_error_is_one_line_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(STATION + "[mqtt]\nprot = 1883\n")
+    out = run_cli("check", "--config", str(path))
+    assert out.returncode == 2
+    assert (
+        out.stderr
+        == f"pantau-agent: config error: {path}: mqtt.prot: unknown key (check the spelling)\n"
+    )
+    assert out.stdout == ""
+    missing = run_cli("run", "--config", str(tmp_path / "none.toml"))
+    assert missing.returncode == 2
+    assert missing.stderr.count("\n") == 1
+    assert "Traceback" not in missing.stderr
+
+
+def test_check_healthy_exits_0_without_a_broker(tmp_path: Path, listening: int) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        STATION
+        + '[mqtt]\nhost = "127.0.0.1"\nport = 1\n'  # nothing listens there: check never connects
+        + f'[[probes]]\nname = "regional"\nkind = "tcp"\ntarget = "127.0.0.1:{listening}"\n'
+    )
+    out = run_cli("check", "--config", str(path), "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["healthy"] is True
+    assert doc["problems"] == []
+    assert doc["state"]["probes"][0]["up"] is True
+    assert {c["name"] for c in doc["state"]["checks"]} == {"usb", "login", "host"}
+    assert "no [[devices]] configured" in out.stderr
+
+
+def test_check_tells_the_operator_what_is_missing(tmp_path: Path) -> None:
+    pw = tmp_path / "password"
+    pw.write_text("hunter2-secret")
+    pw.chmod(0o644)
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        STATION
+        + '[mqtt]\npassword_file = "password"\n'
+        + '[[devices]]\ndevice_class = "camera"\nvid = 0x04a9\nname = "Canon EOS"\n'
+        + '[[probes]]\nname = "login"\nkind = "tcp"\ntarget = "no-such-host.invalid:443"\n'
+    )
+    out = run_cli("check", "--config", str(path))
+    assert out.returncode == 1
+    text = out.stdout
+    assert "[HILANG] Kamera / Camera: missing: Canon EOS (04a9:*)" in text
+    assert "Kamera tidak terdeteksi: periksa kabel USB dan pastikan kamera menyala" in text
+    assert "Camera not detected: check the USB cable" in text
+    assert "[GAGAL]  login (tcp): dns" in text
+    assert "HASIL / RESULT: 2 masalah / problem(s)" in text
+    assert f"mqtt.password_file {pw} is readable by other users" in out.stderr
+    assert "hunter2" not in out.stdout + out.stderr
+
+
+def test_psutil_reader_reads_this_host() -> None:
+    sample = PsutilReader().sample(["/", "/no/such/mount"])
+    host, problem = to_host(sample, agent_start_ts=time.time())
+    assert 0 < host.mem_available_bytes <= host.mem_total_bytes
+    assert 0 < host.boot_ts < time.time()
+    assert 0.0 <= host.cpu_ratio <= 1.0
+    assert [d.mount for d in host.disks] == ["/"]
+    assert host.disks[0].free_bytes <= host.disks[0].size_bytes
+    assert problem.startswith("disk /no/such/mount: ")
