@@ -5,6 +5,7 @@ Import from here as ``harness`` (tests/ is on sys.path via pytest's rootdir conf
 """
 
 from .certs import TlsCerts, make_tls_certs
+from .http import LocalHttpServer
 from .mosquitto import DEFAULT_USERS, PANTAU_ACL, Mosquitto
 from .mqtt import MqttClient
 from .procs import HarnessError, free_port
@@ -16,6 +17,7 @@ __all__ = [
     "PANTAU_ACL",
     "Alertmanager",
     "HarnessError",
+    "LocalHttpServer",
     "Mosquitto",
     "MqttClient",
     "Prometheus",

@@ -86,7 +86,10 @@ class WebhookReceiver:
         self._server.daemon_threads = True
         self.url = f"http://{host}:{self._server.server_address[1]}/"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="webhook-receiver", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="webhook-receiver",
+            daemon=True,
         )
         self._thread.start()
 
