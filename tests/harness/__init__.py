@@ -1,7 +1,15 @@
 """Real-server test harness for pantau (fixtures are registered in tests/conftest.py).
 
 Import from here as ``harness`` (tests/ is on sys.path via pytest's rootdir conftest), e.g.
-``from harness import MqttClient, PANTAU_ACL``.
+``from harness import MqttClient, PANTAU_ACL``. Modules:
+
+- :mod:`harness.mosquitto`: :class:`Mosquitto` broker (auth, ACL, TLS listener, restart, log).
+- :mod:`harness.mqtt`: :class:`MqttClient`, a synchronous paho 2.x wrapper with timeouts.
+- :mod:`harness.certs`: :class:`TlsCerts` throwaway CA and good/bad server certificates.
+- :mod:`harness.prom`: :class:`Prometheus`, :class:`Alertmanager`, :class:`WebhookReceiver`.
+- :mod:`harness.usb`: :class:`UsbBus` on umockdev (read its docstring: libusb ordering rule).
+- :mod:`harness.http`: :class:`LocalHttpServer`, a tiny HTTP/HTTPS server.
+- :mod:`harness.procs`: free ports, process start/stop with no leaks, :class:`HarnessError`.
 """
 
 from .certs import TlsCerts, make_tls_certs
