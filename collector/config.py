@@ -1,7 +1,7 @@
 """The collector's TOML configuration (strict: unknown keys and bad values are errors).
 
 Every setting has a default, so an empty file is a valid config (subscribe to everything on a
-broker at 127.0.0.1:1883, serve HTTP on 127.0.0.1:9755, no inventory). Relative file paths are
+broker at 127.0.0.1:1883, serve HTTP on 127.0.0.1:9108, no inventory). Relative file paths are
 resolved against the config file's directory. See ``collector/collector.example.toml`` and
 ``docs/collector.md``.
 """
@@ -26,7 +26,7 @@ DeviceClass = Annotated[str, msgspec.Meta(pattern=DEVICE_CLASS_PATTERN)]
 
 DEFAULT_TOPIC = "pantau/v1/+/+/+/+"
 DEFAULT_DEVICE_CLASSES = ("fingerprint", "iris", "camera", "signature")
-DEFAULT_HTTP_PORT = 9755
+DEFAULT_HTTP_PORT = 9108
 PASSWORD_HASH_SCHEME = "pbkdf2_sha256"  # noqa: S105 (a scheme name, not a password)
 _HASH_ITERATIONS = 200_000
 
@@ -43,6 +43,9 @@ class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     password_file: str = ""
     keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 30
     topics: Annotated[tuple[str, ...], msgspec.Meta(min_length=1, max_length=16)] = (DEFAULT_TOPIC,)
+    #: QoS of the subscriptions. 1 (default) needs the broker's ``max_queued_messages`` to hold a
+    #: restart burst (one retained state and status per station); 0 has no broker-side queue limit.
+    qos: Annotated[int, msgspec.Meta(ge=0, le=1)] = 1
     tls: bool = False
     #: CA bundle for the broker certificate (empty: the system's CAs).
     ca_file: str = ""

@@ -1,0 +1,169 @@
+"""The MQTT side: a paho-mqtt 2.x client feeding :class:`collector.fleet.Fleet`.
+
+Callbacks run on paho's network thread and never raise (an exception there would kill paho's
+loop): every failure is caught, counted (``internal_error``) and logged at a bounded rate. The
+message callback is the ingest hot path: decode (outside the lock) and apply under the fleet lock,
+nothing else. Subscriptions are (re)made in ``on_connect``, i.e. after every reconnect, and the
+broker then re-sends every retained state and status, which rebuilds the fleet after a broker or
+collector restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from collector.config import MqttConfig
+from collector.fleet import INTERNAL_ERROR, Fleet
+
+log = logging.getLogger(__name__)
+
+
+class _RateLimited:
+    """Log at most one record per ``interval`` seconds (counting the suppressed ones)."""
+
+    def __init__(self, interval: float = 10.0, clock: Callable[[], float] = time.monotonic):
+        self.interval = interval
+        self.clock = clock
+        self.next = 0.0
+        self.suppressed = 0
+
+    def allow(self) -> int | None:
+        now = self.clock()
+        if now < self.next:
+            self.suppressed += 1
+            return None
+        self.next = now + self.interval
+        suppressed, self.suppressed = self.suppressed, 0
+        return suppressed
+
+
+def default_client_id() -> str:
+    return f"pantau-collector-{socket.gethostname()[:32]}-{os.getpid()}"
+
+
+class MqttIngest:
+    """Subscribe to the configured topic filters and feed every message to the fleet."""
+
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        fleet: Fleet,
+        *,
+        password: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg = cfg
+        self.fleet = fleet
+        self.clock = clock
+        self.connects = 0
+        self._stopping = False
+        self.subscribe_failures = 0
+        self._errors = _RateLimited()
+        v5 = cfg.protocol == "5"
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id or default_client_id(),
+            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+            clean_session=None if v5 else True,
+        )
+        if cfg.username:
+            self.client.username_pw_set(cfg.username, password)
+        if cfg.tls:
+            self.client.tls_set(
+                ca_certs=cfg.ca_file or None,
+                certfile=cfg.cert_file or None,
+                keyfile=cfg.key_file or None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        # Annotated int, but paho computes with any number: fractions of a second work.
+        self.client.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)  # type: ignore[arg-type]
+        if v5:
+            self._subscriptions: list[Any] = [
+                (t, SubscribeOptions(qos=cfg.qos)) for t in cfg.topics
+            ]
+        else:
+            self._subscriptions = [(t, cfg.qos) for t in cfg.topics]
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Connect in the background (retrying with backoff until :meth:`stop`)."""
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.fleet.set_connected(False)
+
+    @property
+    def connected(self) -> bool:
+        return self.fleet.mqtt_connected
+
+    # ------------------------------------------------------------------ callbacks (paho thread)
+
+    def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        try:
+            if reason.is_failure:
+                log.warning(
+                    "MQTT connection to %s:%d refused: %s", self.cfg.host, self.cfg.port, reason
+                )
+                return
+            self.connects += 1
+            result, _mid = client.subscribe(self._subscriptions)
+            if result != paho.MQTT_ERR_SUCCESS:
+                log.warning("MQTT subscribe could not be sent: %s", paho.error_string(result))
+                return
+            self.fleet.set_connected(True)
+            log.info(
+                "MQTT connected to %s:%d, subscribing to %s",
+                self.cfg.host,
+                self.cfg.port,
+                ", ".join(self.cfg.topics),
+            )
+        except Exception:
+            log.exception("MQTT on_connect failed")
+
+    def _on_subscribe(self, _c: Any, _u: Any, _mid: int, reasons: list[Any], _p: Any) -> None:
+        try:
+            for topic, rc in zip(self.cfg.topics, reasons, strict=False):
+                if rc.is_failure:
+                    self.subscribe_failures += 1
+                    log.error("MQTT subscription to %s refused by the broker: %s", topic, rc)
+        except Exception:
+            log.exception("MQTT on_subscribe failed")
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        try:
+            self.fleet.set_connected(False)
+            if not self._stopping:
+                log.warning("MQTT disconnected (%s); reconnecting", reason)
+        except Exception:
+            log.exception("MQTT on_disconnect failed")
+
+    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+        try:
+            payload = cast(
+                bytes, msg.payload
+            )  # bytes from the network (bytearray only if a user set one)
+            self.fleet.ingest(msg.topic, payload, self.clock(), retained=msg.retain)
+        except Exception:
+            self.fleet.count_rejection(INTERNAL_ERROR)
+            suppressed = self._errors.allow()
+            if suppressed is not None:
+                log.exception("error handling an MQTT message (%d similar suppressed)", suppressed)

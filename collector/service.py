@@ -1,0 +1,146 @@
+"""The collector as one object: fleet state + MQTT ingest + HTTP, for the CLI and the demo.
+
+from collector.config import load
+from collector.service import Collector
+
+c = Collector(load("collector.toml")).start()
+print(c.url, c.summary().ready)
+c.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from collector.config import CollectorConfig
+from collector.errors import StartupError
+from collector.exposition import Renderer
+from collector.fleet import Fleet, Snapshot, Summary, summarize
+from collector.http import HttpServer
+from collector.mqtt import MqttIngest
+from pantau.config import ConfigError, read_secret, readable_by_others
+from pantau.inventory import InventoryEntry, InventoryError, load_inventory
+
+log = logging.getLogger(__name__)
+
+
+def read_inventory(path: str) -> list[InventoryEntry]:
+    """The inventory named by ``fleet.inventory`` (empty path: none)."""
+    return load_inventory(path) if path else []
+
+
+class Collector:
+    """Build with a validated config; :meth:`start` binds HTTP and connects MQTT.
+
+    Raises :class:`pantau.config.ConfigError` (unreadable password file),
+    :class:`pantau.inventory.InventoryError` (bad inventory) from the constructor, and
+    :class:`collector.errors.StartupError` (port in use, bad TLS files) from :meth:`start`.
+    """
+
+    def __init__(
+        self,
+        config: CollectorConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        source: str = "<config>",
+        inventory: list[InventoryEntry] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        fleet_cfg = config.fleet
+        entries = read_inventory(fleet_cfg.inventory) if inventory is None else inventory
+        self.fleet = Fleet(
+            inventory=entries,
+            device_classes=fleet_cfg.device_classes,
+            stale_after_intervals=fleet_cfg.stale_after_intervals,
+            max_unknown_stations=fleet_cfg.max_unknown_stations,
+            forget_unknown_after_s=fleet_cfg.forget_unknown_after_s,
+        )
+        if len(self.fleet.device_classes) > 16:
+            raise ConfigError(
+                source, "fleet.device_classes", "more than 16 device classes with the inventory's"
+            )
+        mqtt_password = None
+        if config.mqtt.password_file:
+            mqtt_password = read_secret(config.mqtt.password_file, source, "mqtt.password_file")
+            if readable_by_others(config.mqtt.password_file):
+                log.warning("%s is readable by other users", config.mqtt.password_file)
+        http_password = ""
+        if config.http.basic_auth_password_file:
+            http_password = read_secret(
+                config.http.basic_auth_password_file, source, "http.basic_auth_password_file"
+            )
+        self.renderer = Renderer()
+        self.mqtt = MqttIngest(config.mqtt, self.fleet, password=mqtt_password, clock=clock)
+        self.http = HttpServer(
+            config.http, snapshot=self.snapshot, renderer=self.renderer, password=http_password
+        )
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Collector:
+        """Serve HTTP, then connect to the broker in the background. Returns ``self``."""
+        self.http.start()
+        self.mqtt.start()
+        self._started = True
+        log.info(
+            "collector serving %s, %d stations in the inventory, broker %s:%d",
+            self.url,
+            len(self.fleet),
+            self.config.mqtt.host,
+            self.config.mqtt.port,
+        )
+        return self
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        self.mqtt.stop()
+        self.http.stop()
+
+    def __enter__(self) -> Collector:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def http_address(self) -> tuple[str, int]:
+        """``(host, port)`` the HTTP server is bound to (the real port when configured 0)."""
+        return self.http.address
+
+    @property
+    def url(self) -> str:
+        return self.http.url
+
+    @property
+    def mqtt_connected(self) -> bool:
+        return self.fleet.mqtt_connected
+
+    def snapshot(self) -> Snapshot:
+        return self.fleet.snapshot(self.clock())
+
+    def summary(self) -> Summary:
+        """Counts: total, up, ready (up with no problem), offline, stale, never_reported, ..."""
+        return summarize(self.snapshot())
+
+    def wait_until(
+        self, predicate: Callable[[Collector], bool], timeout: float = 10.0, interval: float = 0.05
+    ) -> bool:
+        """Poll ``predicate(self)`` until true or ``timeout``; returns the last result."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if predicate(self):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(interval)
+
+
+__all__ = ["Collector", "InventoryError", "StartupError"]

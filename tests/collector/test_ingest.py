@@ -1,0 +1,153 @@
+"""Ingest through a real mosquitto: rejections, will handling, re-subscribe, retained restore."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import paho.mqtt.client as paho
+from collector_support import get, publisher, running, state, stations, status, topic
+from harness import Mosquitto
+from paho.mqtt.enums import CallbackAPIVersion
+
+from collector.fleet import OVER_CAP
+
+JUW = "3310-juwiring-01"
+
+
+def received(n: int):  # type: ignore[no-untyped-def]
+    return lambda c: c.snapshot().received_total >= n
+
+
+def test_reports_and_rejections_over_real_mqtt(mosquitto: Mosquitto) -> None:
+    with running(mosquitto, fleet={"max_unknown_stations": 1}) as c, publisher(mosquitto) as pub:
+        pub.publish(topic(JUW), state(JUW), retain=True)
+        pub.publish(topic(JUW), b"{not json")
+        pub.publish(topic(JUW), state("3310-bayat-01"))  # payload speaks for another station
+        pub.publish("pantau/v1/33/3310/bad station!/state", state(JUW))  # not a valid segment
+        pub.publish(wire_topic := topic("3399-x-01"), state("3399-x-01"))  # first unknown: ok
+        pub.publish(topic("3399-x-02"), state("3399-x-02"))  # over the cap
+        assert c.wait_until(received(6), 10), c.snapshot()
+        snap = c.snapshot()
+        assert snap.rejected["bad_json"] == 1
+        assert snap.rejected["station_mismatch"] == 1
+        assert snap.rejected[OVER_CAP] == 1
+        assert snap.rejected["bad_topic"] == 1
+        assert sum(snap.rejected.values()) == 4, snap.rejected
+        _, _, body = get(c.url + "/metrics")
+        text = body.decode()
+        assert 'pantau_collector_reports_rejected_total{reason="bad_json"} 1\n' in text
+        assert "pantau_collector_mqtt_connected 1\n" in text
+        assert 'station="3399-x-02"' not in text  # rejected stations create no series
+        assert 'station="3399-x-01"' in text
+        assert wire_topic
+        st = stations(c)
+        assert st[JUW]["status"] == "up"
+        assert st["3399-x-01"]["inventory"] is False
+        assert st["3310-bayat-01"]["status"] == "never_reported"
+
+
+def _agent_with_will(broker: Mosquitto, station: str, session: str) -> paho.Client:
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"agent-{station}-{session}", protocol=paho.MQTTv5
+    )
+    client.will_set(
+        topic(station, "status"),
+        status(station, "offline", seq=0, session=session),
+        qos=1,
+        retain=True,
+    )
+    client.connect(broker.host, broker.port, keepalive=30)
+    client.loop_start()
+    for payload, kind in (
+        (status(station, "online", seq=1, session=session), "status"),
+        (state(station, seq=2, session=session), "state"),
+    ):
+        client.publish(topic(station, kind), payload, qos=1, retain=True).wait_for_publish(5)  # type: ignore[arg-type]
+    return client
+
+
+def _crash(client: paho.Client) -> None:
+    """Abrupt death: stop paho's thread and close the socket without DISCONNECT."""
+    client.loop_stop()
+    sock = client.socket()
+    assert sock is not None
+    sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
+def test_will_marks_offline_and_a_stale_will_does_not(mosquitto: Mosquitto) -> None:
+    with running(mosquitto) as c:
+        old = _agent_with_will(mosquitto, JUW, "A")
+        assert c.wait_until(lambda c: stations(c)[JUW]["status"] == "up", 10)
+        _crash(old)
+        assert c.wait_until(lambda c: stations(c)[JUW]["status"] == "offline", 10)
+        assert stations(c)[JUW]["problems"] == ["offline (will)"]
+        # The agent restarts (session B) ...
+        new = _agent_with_will(mosquitto, JUW, "B")
+        assert c.wait_until(lambda c: stations(c)[JUW]["status"] == "up", 10)
+        # ... and a late will of session A (published by anyone, e.g. a slow broker) is ignored.
+        with publisher(mosquitto) as pub:
+            pub.publish(topic(JUW, "status"), status(JUW, "offline", seq=0, session="A"))
+        assert c.wait_until(lambda c: c.snapshot().rejected["stale_session"] >= 1, 10)
+        assert stations(c)[JUW]["status"] == "up"
+        new.disconnect()
+        new.loop_stop()
+
+
+def test_resubscribes_after_a_broker_restart(mosquitto: Mosquitto) -> None:
+    with running(mosquitto) as c:
+        assert c.mqtt.connects == 1
+        mosquitto.restart()  # retained messages are gone (persistence false)
+        assert c.wait_until(lambda c: c.mqtt.connects >= 2 and c.mqtt_connected, 15), (
+            mosquitto.log()
+        )
+        time.sleep(0.2)  # let the SUBACK arrive; then only a re-made subscription delivers this
+        with publisher(mosquitto) as pub:
+            pub.publish(topic(JUW), state(JUW, seq=5))
+        assert c.wait_until(lambda c: stations(c)[JUW]["status"] == "up", 10), mosquitto.log()
+
+
+def test_reports_connection_loss(mosquitto: Mosquitto) -> None:
+    with running(mosquitto) as c:
+        mosquitto.stop()
+        assert c.wait_until(lambda c: not c.mqtt_connected, 10)
+        _, _, body = get(c.url + "/metrics")
+        assert b"pantau_collector_mqtt_connected 0\n" in body
+        mosquitto.start()
+        assert c.wait_until(lambda c: c.mqtt_connected, 15)
+
+
+def test_retained_state_is_restored_after_a_collector_restart(mosquitto: Mosquitto) -> None:
+    with publisher(mosquitto) as pub:
+        for st in ("3310-juwiring-01", "3310-bayat-01", "3310-cawas-01"):
+            pub.publish(topic(st, "status"), status(st, "online", seq=1), retain=True)
+            pub.publish(topic(st), state(st, missing=("camera",) if st == JUW else ()), retain=True)
+    with running(mosquitto) as first:
+        assert first.wait_until(lambda c: c.summary().up == 3, 10)
+    with running(mosquitto) as second:
+        assert second.wait_until(lambda c: c.summary().up == 3, 10)
+        s = second.summary()
+        assert (s.ready, s.never_reported) == (2, 1)
+        assert stations(second)[JUW]["problems"] == ["camera missing"]
+
+
+def test_shard_filter_only_sees_its_region(mosquitto: Mosquitto) -> None:
+    with (
+        running(mosquitto, mqtt={"topics": ["pantau/v1/34/#"]}, fleet={"inventory": ""}) as c,
+        publisher(mosquitto) as pub,
+    ):
+        pub.publish(topic(JUW), state(JUW))  # province 33: not ours
+        pub.publish("pantau/v1/34/3401/3401-x-01/state", state("3401-x-01"))
+        assert c.wait_until(received(1), 10)
+        time.sleep(0.3)
+        assert [v.station for v in c.snapshot().stations if v.report] == ["3401-x-01"]
+
+
+def test_shared_subscription_delivers(mosquitto: Mosquitto) -> None:
+    with (
+        running(mosquitto, mqtt={"topics": ["$share/collectors/pantau/v1/+/+/+/+"]}) as c,
+        publisher(mosquitto) as pub,
+    ):
+        pub.publish(topic(JUW), state(JUW))
+        assert c.wait_until(lambda c: stations(c)[JUW]["status"] == "up", 10)
