@@ -10,6 +10,8 @@ import grafanalib.core as g
 from dashboards import DashboardsError
 from dashboards import metrics as m
 
+#: The provisioned Prometheus datasource (deploy/grafana/provisioning/datasources).
+DATASOURCE_UID = "pantau-prometheus"
 #: Every panel and target queries the dashboard's datasource variable.
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 #: Matchers narrowing per-station series to the selected region.
@@ -149,6 +151,17 @@ def dashboard(
     for variable in out["templating"]["list"]:
         if variable.get("includeAll"):
             variable["current"] = {"selected": True, "text": ["All"], "value": ["$__all"]}
+        if variable["type"] == "datasource":
+            variable["current"] = {"selected": True, "text": "Prometheus", "value": DATASOURCE_UID}
+    for panel in out["panels"]:
+        # grafanalib leaves "" or [] when a panel sets no thresholds; Grafana wants a base step.
+        thresholds = panel["fieldConfig"]["defaults"]["thresholds"]
+        if not isinstance(thresholds.get("steps"), list) or not thresholds["steps"]:
+            thresholds["steps"] = [{"color": GREEN, "value": None}]
+        # grafanalib's Table writes mappings at the panel's top level, where Grafana 8+ ignores
+        # them (ours are in fieldConfig); drop the misleading empty key.
+        if panel.get("type") == "table" and panel.get("mappings") == []:
+            del panel["mappings"]
     return out
 
 

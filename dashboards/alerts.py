@@ -76,8 +76,9 @@ class Alert:
     case: Case
     #: Static labels beyond ``severity`` (``component``, ``hours``) used by routing.
     labels: Mapping[str, str] = field(default_factory=dict)
-    #: Dashboard the notification links to (Grafana ``dashboardUid``).
+    #: Dashboard and panel (by title) the notification links to (Grafana ``dashboardUid``).
     dashboard_uid: str = ""
+    panel: str = ""
 
     @property
     def expr(self) -> str:
@@ -211,6 +212,7 @@ def _peripheral_missing() -> Alert:
         severity="critical",
         labels=StationHours,
         dashboard_uid="pantau-station",
+        panel="Perangkat dari waktu ke waktu / Peripheral presence over time",
         summary_id="{Device_id} tidak terdeteksi di Kecamatan {kecamatan} (stasiun {station})",
         description_id=(
             "{Device_id} di stasiun perekaman {station}, Kecamatan {kecamatan}, kabupaten/kota "
@@ -254,6 +256,7 @@ def _login_unreachable() -> Alert:
         severity="critical",
         labels=StationHours,
         dashboard_uid="pantau-station",
+        panel="Login",
         summary_id="Layanan login {target} tidak terjangkau dari Kecamatan {kecamatan} (stasiun {station})",
         description_id=(
             "Stasiun perekaman {station} di Kecamatan {kecamatan} ({kabkota}) tidak dapat "
@@ -295,6 +298,7 @@ def _station_offline() -> Alert:
         severity="critical",
         labels=StationHours,
         dashboard_uid="pantau-station",
+        panel="Online",
         summary_id="Stasiun perekaman {station} di Kecamatan {kecamatan} offline",
         description_id=(
             "Stasiun perekaman {station} di Kecamatan {kecamatan} ({kabkota}) tidak melapor "
@@ -339,6 +343,7 @@ def _never_reported() -> Alert:
         severity="warning",
         labels=StationHours,
         dashboard_uid="pantau-fleet",
+        panel="Belum pernah melapor / Never reported (inventaris / inventory)",
         summary_id="Stasiun {station} di Kecamatan {kecamatan} terdaftar di inventaris tetapi belum pernah melapor",
         description_id=(
             "Stasiun perekaman {station} (Kecamatan {kecamatan}, {kabkota}) ada di inventaris "
@@ -394,6 +399,7 @@ def _repeated_reboots() -> Alert:
         severity="warning",
         labels=StationAlways,
         dashboard_uid="pantau-station",
+        panel="Nyala ulang 24 jam / Reboots in 24 h",
         summary_id="PC stasiun {station} di Kecamatan {kecamatan} menyala ulang {value} kali dalam 1 jam",
         description_id=(
             "PC stasiun perekaman {station} di Kecamatan {kecamatan} ({kabkota}) menyala ulang "
@@ -433,6 +439,7 @@ def _disk_almost_full() -> Alert:
         severity="warning",
         labels=StationAlways,
         dashboard_uid="pantau-station",
+        panel="Disk kosong / Disk free",
         summary_id="Disk {mount} stasiun {station} di Kecamatan {kecamatan} hampir penuh (sisa {value_pct})",
         description_id=(
             "Ruang kosong disk {mount} di stasiun perekaman {station}, Kecamatan {kecamatan} "
@@ -473,6 +480,7 @@ def _clock_skew() -> Alert:
         severity="warning",
         labels=StationAlways,
         dashboard_uid="pantau-station",
+        panel="Selisih jam / Clock skew",
         summary_id="Jam PC stasiun {station} di Kecamatan {kecamatan} meleset {value} detik",
         description_id=(
             "Jam PC stasiun perekaman {station} di Kecamatan {kecamatan} ({kabkota}) berbeda "
@@ -514,6 +522,7 @@ def _collector_down() -> Alert:
         severity="critical",
         labels=CollectorAlways,
         dashboard_uid="pantau-collector",
+        panel="Scrape collector (up)",
         summary_id="Collector pantau {instance} tidak bisa di-scrape",
         description_id=(
             "Prometheus tidak bisa mengambil metrik dari collector pantau {instance} selama lebih "
@@ -544,6 +553,7 @@ def _broker_unreachable() -> Alert:
         severity="critical",
         labels=CollectorAlways,
         dashboard_uid="pantau-collector",
+        panel="MQTT terhubung / MQTT connected",
         summary_id="Collector pantau {instance} terputus dari broker MQTT",
         description_id=(
             "Collector pantau {instance} tidak terhubung ke broker MQTT selama lebih dari 2 "

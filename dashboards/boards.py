@@ -349,12 +349,11 @@ def station_detail() -> dict[str, Any]:
     )
     panels = layout(
         [
-            [(presence, 16, 8), (online, 8, 4)],
-            [(last_report, 8, 4)],
+            [(presence, 24, 8)],
+            [(online, 12, 4), (last_report, 4, 4), (reboots, 4, 4), (boot, 4, 4)],
             [(login, 8, 6), (login_duration, 8, 6), (login_reason, 8, 6)],
             [(cpu_mem, 8, 7), (disk, 8, 7), (skew, 8, 7)],
-            [(reboots, 4, 5), (boot, 6, 5), (info, 14, 5)],
-            [(events, 24, 6)],
+            [(info, 12, 6), (events, 12, 6)],
         ]
     )
     station = query_variable(

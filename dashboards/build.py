@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from dashboards import grafana_alerting, prometheus_rules, routing
 from dashboards import metrics as m
+from dashboards._panels import DATASOURCE_UID
 from dashboards._yaml import dump_json, dump_yaml
 from dashboards.alerts import Alert, default_alerts
 from dashboards.boards import all_dashboards
@@ -46,7 +47,7 @@ def datasources() -> dict[str, Any]:
             {
                 "name": "Prometheus",
                 "type": "prometheus",
-                "uid": grafana_alerting.DATASOURCE_UID,
+                "uid": DATASOURCE_UID,
                 "access": "proxy",
                 "url": PROMETHEUS_URL,
                 "isDefault": True,
@@ -97,10 +98,12 @@ def render(alerts: tuple[Alert, ...] | None = None) -> dict[str, str]:
         f"{GRAFANA}/datasources/pantau.yaml": dump_yaml(datasources()),
         f"{GRAFANA}/dashboards/pantau.yaml": dump_yaml(dashboard_provider()),
     }
-    for slug, board in all_dashboards().items():
+    boards = all_dashboards()
+    for slug, board in boards.items():
         files[f"{DASHBOARD_DIR}/{slug}.json"] = dump_json(board)
+    panel_ids = {(b["uid"], p["title"]): p["id"] for b in boards.values() for p in b["panels"]}
     files[f"{GRAFANA}/alerting/pantau-rules.yaml"] = dump_yaml(
-        grafana_alerting.rules_document(alerts)
+        grafana_alerting.rules_document(alerts, panel_ids)
     )
     files[f"{GRAFANA}/alerting/pantau-contact-points.yaml"] = dump_yaml(
         routing.grafana_contact_points()

@@ -19,13 +19,16 @@ the value the texts show, the same number Prometheus' ``$value`` is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from dashboards import DashboardsError
+from dashboards._panels import DATASOURCE_UID
 from dashboards.alerts import Alert, go_template
 from dashboards.prometheus_rules import GROUP_INTERVAL
 
-DATASOURCE_UID = "pantau-prometheus"
+#: (dashboard uid, panel title) -> panel id, for the link from a notification to its panel.
+PanelIds = Mapping[tuple[str, str], int]
 FOLDER = "pantau"
 _EXPR = {"type": "__expr__", "uid": "__expr__"}
 _THRESHOLD_TYPE = {"<": "lt", ">": "gt"}
@@ -36,7 +39,7 @@ def _uid(alert: Alert) -> str:
     return ("pantau-" + alert.name.removeprefix("Pantau").lower())[:40]
 
 
-def rule(alert: Alert) -> dict[str, Any]:
+def rule(alert: Alert, panel_ids: PanelIds) -> dict[str, Any]:
     data = [
         {
             "refId": "A",
@@ -99,11 +102,16 @@ def rule(alert: Alert) -> dict[str, Any]:
     }
     if alert.dashboard_uid:
         out["dashboardUid"] = alert.dashboard_uid
-        out["panelId"] = 1
+        try:
+            out["panelId"] = panel_ids[(alert.dashboard_uid, alert.panel)]
+        except KeyError:
+            raise DashboardsError(
+                f"alert {alert.name}: no panel {alert.panel!r} on dashboard {alert.dashboard_uid}"
+            ) from None
     return out
 
 
-def rules_document(alerts: Iterable[Alert]) -> dict[str, Any]:
+def rules_document(alerts: Iterable[Alert], panel_ids: PanelIds) -> dict[str, Any]:
     groups: dict[str, list[Alert]] = {}
     for alert in alerts:
         groups.setdefault(alert.group, []).append(alert)
@@ -115,7 +123,7 @@ def rules_document(alerts: Iterable[Alert]) -> dict[str, Any]:
                 "name": f"pantau-{name}",
                 "folder": FOLDER,
                 "interval": GROUP_INTERVAL,
-                "rules": [rule(a) for a in members],
+                "rules": [rule(a, panel_ids) for a in members],
             }
             for name, members in groups.items()
         ],

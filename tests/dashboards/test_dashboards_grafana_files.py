@@ -23,7 +23,7 @@ from dash_grafana_schema import (
     validate_policies,
 )
 
-from dashboards import grafana_alerting
+from dashboards._panels import DATASOURCE_UID
 from dashboards.alerts import default_alerts
 from dashboards.build import DASHBOARD_DIR, GRAFANA, render
 
@@ -68,7 +68,7 @@ def test_alert_rules_follow_the_file_provisioning_format(files: dict[str, str]) 
                 "for",
             } <= set(rule)
             assert "grafana_alert" not in json.dumps(rule)
-            assert rule["data"][0]["datasourceUid"] == grafana_alerting.DATASOURCE_UID
+            assert rule["data"][0]["datasourceUid"] == DATASOURCE_UID
 
 
 def test_alert_rule_queries_are_the_prometheus_rule_queries(files: dict[str, str]) -> None:
@@ -252,7 +252,7 @@ def test_routing_validators_catch_each_mistake(
 def test_datasource_and_dashboard_provider(files: dict[str, str]) -> None:
     ds = _yaml(files, "datasources/pantau.yaml")
     assert validate_datasources(ds) == []
-    assert ds["datasources"][0]["uid"] == grafana_alerting.DATASOURCE_UID
+    assert ds["datasources"][0]["uid"] == DATASOURCE_UID
     prov = _yaml(files, "dashboards/pantau.yaml")
     assert validate_dashboard_providers(prov) == []
     # The provider's path is where the dashboards directory is mounted in the container.
@@ -305,6 +305,9 @@ def dashboard_problems(board: dict[str, Any]) -> list[str]:
         undefined = _vars_in(json.dumps(panel)) - set(defined)
         if undefined:
             problems.append(f"{where}: undefined variables {undefined}")
+        steps = panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps")
+        if not isinstance(steps, list) or not steps or steps[0].get("value") is not None:
+            problems.append(f"{where}: thresholds.steps must start with a base step: {steps!r}")
         pos = panel.get("gridPos") or {}
         if pos.get("x", 0) + pos.get("w", 0) > 24 or pos.get("w", 0) <= 0 or pos.get("h", 0) <= 0:
             problems.append(f"{where}: gridPos {pos}")
@@ -384,4 +387,6 @@ def test_alert_rules_link_to_existing_panels(files: dict[str, str]) -> None:
     for group in doc["groups"]:
         for rule in group["rules"]:
             board = boards[rule["dashboardUid"]]
-            assert rule["panelId"] in {p["id"] for p in board["panels"]}
+            panel = next(p for p in board["panels"] if p["id"] == rule["panelId"])
+            alert = next(a for a in default_alerts() if a.name == rule["title"])
+            assert panel["title"] == alert.panel
