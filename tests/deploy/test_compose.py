@@ -11,107 +11,28 @@ a real Alertmanager started through the stack's entry point).
 from __future__ import annotations
 
 import os
-import pwd
 import re
 import subprocess
 import tomllib
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.deploy._compose import (
+    COMPOSE,
+    COMPOSE_FILES,
+    DEPLOY,
+    GENERATED,
+    REPO,
+    host_path,
+    load,
+    mounts,
+    tracked,
+)
 from tests.harness import procs
-
-REPO = Path(__file__).resolve().parents[2]
-DEPLOY = REPO / "deploy"
-COMPOSE = DEPLOY / "compose.yaml"
-COMPOSE_FILES = sorted(DEPLOY.glob("compose*.yaml"))
-#: Bind-mount sources that are not in git, and the documented step that makes them.
-GENERATED = {"secrets": "deploy/scripts/install-secrets.sh"}
-
-
-def load(path: Path) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text())
-    assert isinstance(data, dict)
-    return data
-
-
-def tracked() -> set[str]:
-    out = subprocess.run(
-        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout
-    return set(out.splitlines())
-
-
-@dataclass(frozen=True)
-class Mount:
-    source: str
-    target: str
-    bind: bool
-
-
-def mounts(service: dict[str, Any]) -> list[Mount]:
-    found = []
-    for vol in service.get("volumes", []):
-        if isinstance(vol, str):
-            source, target = vol.split(":")[:2]
-        else:
-            source, target = vol.get("source", ""), vol["target"]
-        found.append(Mount(source, target, source.startswith((".", "/"))))
-    return found
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Run the documented steps (make-certs, provision, install-secrets) into a temporary
-    deploy directory; returns the directory standing in for deploy/ for generated paths."""
-    root = tmp_path_factory.mktemp("deploy-steps")
-    me = pwd.getpwuid(os.geteuid()).pw_name
-    env = dict(os.environ, MOSQUITTO_UID=me, COLLECTOR_UID=me, ALERTMANAGER_UID=me)
-    steps = [
-        [DEPLOY / "scripts" / "make-certs.sh", "-o", root / "certs", "mosquitto", "localhost"],
-        [
-            REPO / ".venv" / "bin" / "pantau", "provision", DEPLOY / "inventory" / "klaten.csv",
-            "--out", root / "provisioned", "--broker-host", "mqtt.example",
-            "--ca-cert", root / "certs" / "ca.crt",
-        ],
-        [
-            DEPLOY / "scripts" / "install-secrets.sh", "-o", root / "secrets",
-            root / "provisioned", root / "certs",
-        ],
-    ]  # fmt: skip
-    for argv in steps:
-        proc = subprocess.run(
-            [str(a) for a in argv], capture_output=True, text=True, env=env, check=False
-        )
-        assert proc.returncode == 0, f"{argv[0]}: {proc.stderr}"
-    return root
-
-
-def host_path(compose: Path, service: dict[str, Any], container_path: str, gen: Path) -> Path:
-    """Map a path inside a service's container to the host path it is mounted from."""
-    best: Mount | None = None
-    for m in mounts(service):
-        if (
-            m.bind
-            and (
-                container_path == m.target or container_path.startswith(m.target.rstrip("/") + "/")
-            )
-            and (best is None or len(m.target) > len(best.target))
-        ):
-            best = m
-    assert best is not None, f"{container_path} is not on any bind mount"
-    rest = PurePosixPath(container_path).relative_to(best.target)
-    source = (compose.parent / best.source).resolve()
-    rel = source.relative_to(DEPLOY) if source.is_relative_to(DEPLOY) else None
-    if rel is not None and rel.parts and rel.parts[0] in GENERATED:
-        source = gen / rel
-    return source / rest
-
 
 # --------------------------------------------------------------------------- schema and references
 
@@ -235,29 +156,51 @@ def test_mosquitto_conf_paths_are_mounted(generated: Path) -> None:
     assert seen == set(MOSQUITTO_PATH_KEYS)
 
 
-def test_collector_config_loads_with_the_collector_loader(generated: Path, tmp_path: Path) -> None:
+COLLECTOR_SERVICES = [
+    (path, name)
+    for path in COMPOSE_FILES
+    for name, service in load(path)["services"].items()
+    if "build" in service
+]
+
+
+@pytest.mark.parametrize(
+    ("compose", "name"), COLLECTOR_SERVICES, ids=[f"{p.name}:{n}" for p, n in COLLECTOR_SERVICES]
+)
+def test_collector_config_loads_with_the_collector_loader(
+    compose: Path, name: str, generated: Path, tmp_path: Path
+) -> None:
     from collector import config as collector_config
 
-    service = load(COMPOSE)["services"]["collector"]
+    data_all = load(compose)
+    service = data_all["services"][name]
     command = service.get("command") or ["run", "--config", "/etc/pantau/collector.toml"]
     target = command[command.index("--config") + 1]
-    source = host_path(COMPOSE, service, target, generated)
+    source = host_path(compose, service, target, generated)
     text = source.read_text()
     data = tomllib.loads(text)
     paths = [data["mqtt"]["ca_file"], data["mqtt"]["password_file"], data["fleet"]["inventory"]]
     for container_path in paths:
-        assert host_path(COMPOSE, service, container_path, generated).is_file(), container_path
+        assert host_path(compose, service, container_path, generated).is_file(), container_path
         text = text.replace(
-            f'"{container_path}"', f'"{host_path(COMPOSE, service, container_path, generated)}"'
+            f'"{container_path}"', f'"{host_path(compose, service, container_path, generated)}"'
         )
     copy = tmp_path / "collector.toml"
     copy.write_text(text)
     cfg = collector_config.load(copy)
     assert cfg.mqtt.tls
-    assert cfg.mqtt.host == "mosquitto"
+    broker = cfg.mqtt.host
+    aliases = {
+        alias
+        for svc in data_all["services"].values()
+        if isinstance(svc.get("networks"), dict)
+        for net in svc["networks"].values()
+        for alias in (net or {}).get("aliases", [])
+    }
+    assert broker in data_all["services"] or broker in aliases, f"{broker}: no such service"
     assert cfg.mqtt.username == "collector"
     assert cfg.http.host == "0.0.0.0"
-    assert f"127.0.0.1:{cfg.http.port}:{cfg.http.port}" in service["ports"]
+    assert any(p.endswith(f":{cfg.http.port}") for p in service["ports"])
     # the collector user and password are the provisioned ones
     provisioned = generated / "provisioned" / "collector" / "password"
     assert Path(cfg.mqtt.password_file).read_text() == provisioned.read_text()
