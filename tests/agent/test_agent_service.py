@@ -1,0 +1,143 @@
+"""The service without a broker: isolation in a round, reboot across restarts, spool overflow,
+backoff. (Windows-only paths, SIGBREAK and the libusb-package backend, are not exercised here.)"""
+
+from __future__ import annotations
+
+import random
+import threading
+from pathlib import Path
+from typing import Any
+
+from agent_support import STATION
+
+from agent.checks.usb import UsbDevice
+from agent.config import AgentConfig, convert_config
+from agent.publisher import backoff_delay
+from agent.service import build_agent
+from agent.simulated import SimulatedHost, SimulatedProber, SimulatedUsb
+from agent.spool import Spool
+from pantau import wire
+from pantau.wire import EventKind
+
+CAMERA = UsbDevice(0x04A9, 0x3218, 1, "1-2", 0, (6,))
+
+
+def cfg(tmp_path: Path, **spool: Any) -> AgentConfig:
+    return convert_config(
+        {
+            "station": {"id": STATION, "provinsi": "33", "kabkota": "3310"},
+            "spool": {"path": str(tmp_path / "spool.sqlite"), **spool},
+            "intervals": {"check_timeout_s": 0.2},
+            "devices": [{"device_class": "camera", "vid": 0x04A9}],
+            "probes": [{"name": "login", "kind": "tcp", "target": "login.example:443"}],
+        },
+        "test",
+    )
+
+
+def events(spool: Spool) -> list[wire.Event]:
+    out = []
+    for row in spool.after(0, 1000):
+        message = wire.decode(row.topic, row.payload)[1]
+        assert isinstance(message, wire.Event)
+        out.append(message)
+    return out
+
+
+class HangingUsb:
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def devices(self) -> list[UsbDevice]:
+        self.release.wait(10)
+        return []
+
+
+def test_a_hanging_check_fails_alone(tmp_path: Path) -> None:
+    usb = HangingUsb()
+    agent = build_agent(
+        cfg(tmp_path),
+        usb_reader=usb,
+        host_reader=SimulatedHost(),
+        prober=SimulatedProber(),
+        hotplug=None,
+        connect=False,
+    )
+    try:
+        state = agent.round()
+        checks = {c.name: (c.ok, c.reason) for c in state.checks}
+        assert checks == {"usb": (False, "timeout"), "login": (True, ""), "host": (True, "")}
+        assert state.peripherals[0].reason == "check_failed"
+        assert state.probes[0].up
+        assert state.host is not None
+    finally:
+        usb.release.set()
+        agent.close()
+
+
+def test_reboot_and_unplug_while_down_are_reported_after_restart(tmp_path: Path) -> None:
+    host = SimulatedHost(boot_ts=1_000_000.0)
+    usb = SimulatedUsb([CAMERA])
+    prober = SimulatedProber()
+    first = build_agent(
+        cfg(tmp_path), usb_reader=usb, host_reader=host, prober=prober, hotplug=None, connect=False
+    )
+    first.round()
+    first.close()
+
+    host.boot_ts = 1_090_000.0  # the PC rebooted (lightning), the camera stayed off
+    usb.unplug(0x04A9)
+    prober.set("login", "timeout")
+    second = build_agent(
+        cfg(tmp_path), usb_reader=usb, host_reader=host, prober=prober, hotplug=None, connect=False
+    )
+    try:
+        second.round()
+        got = [(e.kind, e.subject) for e in events(second.spool)]
+        assert got == [
+            (EventKind.PERIPHERAL_REMOVED, "camera"),
+            (EventKind.PROBE_DOWN, "login"),
+            (EventKind.REBOOT, ""),
+        ]
+    finally:
+        second.close()
+
+
+def test_full_spool_drops_oldest_and_says_so(tmp_path: Path) -> None:
+    usb = SimulatedUsb([CAMERA])
+    agent = build_agent(
+        cfg(tmp_path, max_events=10),
+        usb_reader=usb,
+        host_reader=SimulatedHost(),
+        prober=SimulatedProber(),
+        hotplug=None,
+        connect=False,
+    )
+    try:
+        agent.round(["usb"])
+        for _ in range(6):
+            usb.unplug(0x04A9)
+            agent.round(["usb"])
+            usb.plug(CAMERA)
+            agent.round(["usb"])
+        queued = events(agent.spool)
+        assert len(queued) == 10
+        assert any(e.kind is EventKind.SPOOL_DROPPED for e in queued)
+        state = agent.round(["usb"])
+        assert state.spool.queued == 10
+        assert state.spool.dropped_total == agent.spool.dropped_total > 0
+        seqs = [e.seq for e in queued]
+        assert seqs == sorted(seqs)
+    finally:
+        agent.close()
+
+
+def test_backoff_grows_with_jitter_and_is_capped() -> None:
+    rng = random.Random(7)
+    delays = [backoff_delay(n, 1.0, 120.0, rng.random()) for n in range(12)]
+    for n, d in enumerate(delays):
+        ceiling = min(120.0, 2.0**n)
+        assert ceiling / 2 <= d <= ceiling
+    assert backoff_delay(100, 1.0, 120.0, 0.999) <= 120.0
+    # two stations with different draws do not reconnect at the same instant
+    assert backoff_delay(5, 1.0, 120.0, 0.1) != backoff_delay(5, 1.0, 120.0, 0.9)
