@@ -26,6 +26,7 @@ table{border-collapse:collapse;width:100%;background:#fff}
 td,th{padding:5px 8px;border-bottom:1px solid #e2e4e8;vertical-align:top;text-align:left}
 th{font-size:13px;color:#5e6c84;font-weight:600}
 td.kec{width:170px;font-weight:600}
+td.kab{width:110px}
 .tiles{display:flex;flex-wrap:wrap;gap:6px}
 .t{border-radius:4px;padding:3px 8px;font-size:13px;min-width:150px}
 .t small{display:block;font-size:12px}
@@ -59,7 +60,8 @@ def _tile(view: StationView, now: float, stale: float) -> str:
     probs = problems(view, now, stale)
     cls = _tile_class(view, probs, now, stale)
     detail = "; ".join(probs) if probs else "all present, login ok"
-    seen = f" · {_ago(now - view.state_rx)}" if view.report is not None else ""
+    fresh = station_status(view, now, stale) == "up"
+    seen = f" · {_ago(now - view.state_rx)}" if fresh else ""
     flag = "" if view.inventory else " (not in inventory)"
     return (
         f'<div class="t {cls}"><span class="dot {cls}"></span><b>{escape(view.station)}</b>'
@@ -92,7 +94,7 @@ def render_board(snapshot: Snapshot, *, refresh_s: int = 15, title: str = "panta
         out.append(f"<h2>Problems ({len(faults)})</h2><table>")
         out.append("<tr><th>Kabupaten/kota</th><th>Kecamatan</th><th>Station</th></tr>")
         out.extend(
-            f"<tr><td>{escape(v.kabkota)}</td><td class=kec>{escape(v.kecamatan)}</td>"
+            f"<tr><td class=kab>{escape(v.kabkota)}</td><td class=kec>{escape(v.kecamatan)}</td>"
             f"<td>{_tile(v, now, stale)}</td></tr>"
             for v in sorted(faults, key=lambda v: (v.kabkota, v.kecamatan, v.station))
         )
