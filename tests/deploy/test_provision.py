@@ -123,7 +123,9 @@ def test_real_mosquitto_accepts_passwords_and_enforces_acl(tmp_path: Path) -> No
 # --------------------------------------------------------------------------- files and re-runs
 
 
-def test_outputs_are_private_and_configs_load_with_the_agent_loader(tmp_path: Path) -> None:
+def test_outputs_are_private_and_configs_load_with_the_agent_loader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ca = tmp_path / "ca.crt"
     ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     out = tmp_path / "out"
@@ -162,6 +164,16 @@ def test_outputs_are_private_and_configs_load_with_the_agent_loader(tmp_path: Pa
         assert read_password(cfg) == pw[entry.station]
         assert set(cfg.device_classes) == set(entry.device_classes) - {"iris"}
         assert pw[entry.station] not in cfg_path.read_text()
+        # the variant for the hardened systemd unit reads the password from its credential
+        creds = tmp_path / "creds" / entry.station
+        creds.mkdir(parents=True)
+        (creds / "mqtt-password").write_text(pw[entry.station] + "\n")
+        monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+        unit_cfg = load_config(cfg_path.parent / "agent-systemd.toml")
+        assert read_password(unit_cfg) == pw[entry.station]
+        assert unit_cfg.station == cfg.station
+        assert unit_cfg.devices == cfg.devices
+        assert unit_cfg.mqtt.ca_file == cfg.mqtt.ca_file
     acl = (out / "broker" / "acl").read_text()
     assert "user collector\ntopic read pantau/v1/#\n" in acl
     assert "user 3310-cawas-01\ntopic write pantau/v1/33/3310/3310-cawas-01/#\n" in acl
@@ -362,3 +374,22 @@ def test_cli_dispatch_and_no_world_readable_umask_leak(tmp_path: Path) -> None:
     assert code == 0
     for path in (tmp_path / "o").rglob("*"):
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+
+def test_systemd_variant_matches_the_unit() -> None:
+    """agent-systemd.toml relies on deploy/systemd/pantau-agent.service's paths and credential."""
+    unit = (REPO / "deploy" / "systemd" / "pantau-agent.service").read_text()
+    assert "LoadCredential=mqtt-password:/etc/pantau/password" in unit
+    assert "--config /etc/pantau/agent.toml" in unit
+    assert provision.SYSTEMD_PASSWORD_FILE == "${CREDENTIALS_DIRECTORY}/mqtt-password"
+
+
+def test_example_template_is_accepted(tmp_path: Path) -> None:
+    (tmp_path / "inventory.csv").write_text(SMALL)
+    template = REPO / "deploy" / "inventory" / "agent-template.example.toml"
+    out = tmp_path / "out"
+    code, _, stderr = run(tmp_path, "--out", str(out), "--template", str(template))
+    assert code == 0, stderr
+    cfg = load_config(out / "stations" / "3310-juwiring-01" / "agent.toml")
+    assert [p.name for p in cfg.probes] == ["enrollment-login"]
+    assert cfg.mqtt.host == "mqtt.example.go.id"
