@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -93,7 +93,7 @@ class LoginService:
 class AlertPrinter:
     """An Alertmanager webhook receiver that prints each notification as one line per alert."""
 
-    def __init__(self, out: Any) -> None:
+    def __init__(self, say: Callable[[str], None]) -> None:
         self.received: list[dict[str, Any]] = []
         printer = self
 
@@ -109,11 +109,9 @@ class AlertPrinter:
                     labels = alert.get("labels", {})
                     notes = alert.get("annotations", {})
                     text = notes.get("summary_id") or notes.get("summary") or ""
-                    print(
+                    say(
                         f"  [alert {alert.get('status', '?')}] {labels.get('alertname', '?')}"
-                        f" {labels.get('station', '')}: {text}",
-                        file=out,
-                        flush=True,
+                        f" {labels.get('station', '')}: {text}"
                     )
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
@@ -174,6 +172,7 @@ class Demo:
         self.out = out
         self.workdir = Path(args.workdir or tempfile.mkdtemp(prefix="pantau-demo-"))
         self.stop_event = threading.Event()
+        self._print_lock = threading.Lock()
         self._cleanup: list[Any] = []
         self.agents: dict[str, Any] = {}
         self.threads: list[threading.Thread] = []
@@ -183,7 +182,8 @@ class Demo:
         self.alerts: AlertPrinter | None = None
 
     def say(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        with self._print_lock:  # alert lines come from the webhook thread
+            print(text, file=self.out, flush=True)
 
     # -- set-up -----------------------------------------------------------------
 
@@ -273,8 +273,10 @@ class Demo:
             return
         from dashboards.prometheus_rules import write_rules_file
 
-        rules = write_rules_file(self.workdir / "pantau.rules.yml", for_override="10s")
-        self.alerts = AlertPrinter(self.out)
+        rules = write_rules_file(
+            self.workdir / "pantau.rules.yml", for_override="10s", interval="5s"
+        )
+        self.alerts = AlertPrinter(self.say)
         self._cleanup.append(self.alerts.stop)
         stack = PrometheusStack(
             self.workdir / "stack",
@@ -350,6 +352,7 @@ class Demo:
 
     def run(self) -> int:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.say(f"pantau demo: Klaten, September 2016 (work dir {self.workdir})")
         login = LoginService()
         self._cleanup.append(login.stop)
@@ -418,7 +421,7 @@ def _demo_config(cfg: Any, login_url: str, interval: float) -> Any:
 
     from agent.config import ProbeSettings
 
-    probe = ProbeSettings(name="login", kind="http", target=login_url, timeout_s=2.0)
+    probe = ProbeSettings(name="enrollment", kind="http", target=login_url, timeout_s=2.0)
     intervals = msgspec.structs.replace(
         cfg.intervals, state_s=interval, poll_s=interval, login_s=min(interval, 3.0)
     )
