@@ -320,6 +320,7 @@ class Agent:
             self.hotplug.stop()
         if self.publisher is not None:
             self.publisher.stop()
+        self._runner.close()
         self.spool.close()
 
     def _interval(self, name: str) -> float:
@@ -425,7 +426,7 @@ def build_agent(
     if usb_reader is None:
         from agent.checks.usb import PyUsbReader
 
-        usb_reader = PyUsbReader()
+        usb_reader = PyUsbReader(vendors={rule.vid for rule in cfg.devices})
     if host_reader is None:
         from agent.checks.host import PsutilReader
 

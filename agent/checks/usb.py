@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -192,14 +192,21 @@ class PyUsbReader:
 
     The libusb backend is found on first use: Windows uses the ``libusb-package`` wheel's DLL,
     elsewhere the system libusb. No backend raises :class:`UsbUnavailable` with a hint.
+
+    ``vendors``: when given, only devices of these vendor ids get the costlier details
+    (interface classes from the configuration descriptor, names from sysfs); others can match
+    no rule anyway and are described by ids and bus position only. That keeps a round cheap on a
+    PC with many unrelated devices (hubs are skipped altogether).
     """
 
     def __init__(
         self,
         sysfs_root: str = "/sys/bus/usb/devices",
         find_library: Callable[[str], str | None] | None = None,
+        vendors: Collection[int] | None = None,
     ) -> None:
         self.sysfs_root = sysfs_root
+        self.vendors = None if vendors is None else frozenset(vendors)
         #: pyusb's hook to locate the libusb shared library (None: its own search).
         self.find_library = find_library
         self._backend: Any = None
@@ -230,6 +237,8 @@ class PyUsbReader:
         except (NotImplementedError, ValueError, OSError):
             ports = ()
         port = f"{dev.bus}-{'.'.join(str(p) for p in ports)}" if ports else ""
+        if self.vendors is not None and dev.idVendor not in self.vendors:
+            return UsbDevice(dev.idVendor, dev.idProduct, dev.bus or 0, port, dev.bDeviceClass)
         interface_classes: list[int] = []
         try:
             for cfg in dev:

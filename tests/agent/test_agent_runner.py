@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from agent.checks import Findings
 from agent.runner import HUNG, TIMEOUT, Runner
@@ -50,12 +51,14 @@ def test_raise_and_hang_are_isolated() -> None:
     again = {o.name: o for o in runner.run([ok, stuck])}
     assert again["stuck"].reason == HUNG
     assert again["ok"].ok
-    stuck.release.set()
-    for t in threading.enumerate():
-        if t.name == "check-stuck":
-            t.join(5)
+    assert runner.running("stuck")
     stuck.behaviour = "ok"
+    stuck.release.set()
+    deadline = time.monotonic() + 5
+    while runner.running("stuck") and time.monotonic() < deadline:
+        time.sleep(0.005)
     assert {o.name: o for o in runner.run([stuck])}["stuck"].ok
+    runner.close()
 
 
 def test_partial_problem_keeps_findings_but_is_not_ok() -> None:
