@@ -7,20 +7,21 @@ server renders the model as exposition text exactly as DESIGN.md's metrics contr
 :data:`FLEET` (not from the server), so switching to the real collector means only replacing the
 fixture that provides the scrape target.
 
-Kabupaten code 3399 is fictional on purpose: the harness Prometheus is shared by the session and
-other tests scrape Klaten (3310) fleets.
+Kabupaten codes 3399 (static server), 3398 (real collector) and 3397 (alert delivery) are
+fictional on purpose: the harness Prometheus is shared by the session, other tests scrape Klaten
+(3310) fleets, and each variant's series must not mix with another's in range functions.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from pantau.wire import Reason
+
 PROVINSI = "33"
-KABKOTA = "3399"
 CLASSES = ("fingerprint", "iris", "camera", "signature")
 
 
@@ -36,6 +37,7 @@ class Station:
     station: str
     kecamatan: str
     up: int
+    kabkota: str = "3399"
     reported: bool = True
     peripherals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 1))
     login: dict[str, Login] = field(default_factory=lambda: {"central": Login(1, "ok", 0.12)})
@@ -51,7 +53,7 @@ class Station:
         return {
             "station": self.station,
             "provinsi": PROVINSI,
-            "kabkota": KABKOTA,
+            "kabkota": self.kabkota,
             "kecamatan": self.kecamatan,
         }
 
@@ -62,47 +64,60 @@ class Station:
         return int(all(self.peripherals.values()) and all(x.up for x in self.login.values()))
 
 
-FLEET: tuple[Station, ...] = (
-    # Ready, but its PC keeps rebooting (lightning) and its disk is almost full.
-    Station("3399-juwiring-01", "Juwiring", 1, rebooting=True, disks={"C:": (50, 1000)}),
-    # The operator cannot log in (Bayat, 2016).
-    Station(
-        "3399-bayat-01",
-        "Bayat",
-        1,
-        login={"central": Login(0, "timeout", 5.0)},
-        events=("probe_down",),
-    ),
-    # Iris scanner and camera missing; the PC clock is an hour behind (dead CMOS battery).
-    Station(
-        "3399-cawas-01",
-        "Cawas",
-        1,
-        peripherals={"fingerprint": 1, "iris": 0, "camera": 0, "signature": 1},
-        skew=-3600.0,
-        events=("peripheral_removed",),
-    ),
-    # Offline now; it reported before (its last state is kept).
-    Station("3399-ceper-01", "Ceper", 0),
-    # In the inventory, never reported: only up 0 and the info series.
-    Station("3399-gantiwarno-01", "Gantiwarno", 0, reported=False),
-)
+def make_fleet(kabkota: str) -> tuple[Station, ...]:
+    """Five stations of kabupaten ``kabkota``, one per kind of trouble."""
+    return (
+        # Ready, but its PC keeps rebooting (lightning) and its disk is almost full.
+        Station(
+            f"{kabkota}-juwiring-01",
+            "Juwiring",
+            1,
+            kabkota,
+            rebooting=True,
+            disks={"C:": (50, 1000)},
+        ),
+        # The operator cannot log in (Bayat, 2016).
+        Station(
+            f"{kabkota}-bayat-01",
+            "Bayat",
+            1,
+            kabkota,
+            login={"central": Login(0, "timeout", 5.0)},
+            events=("probe_down",),
+        ),
+        # Iris scanner and camera missing; the PC clock is an hour behind (dead CMOS battery).
+        Station(
+            f"{kabkota}-cawas-01",
+            "Cawas",
+            1,
+            kabkota,
+            peripherals={"fingerprint": 1, "iris": 0, "camera": 0, "signature": 1},
+            skew=-3600.0,
+            events=("peripheral_removed",),
+        ),
+        # Offline now; it reported before (its last state is kept).
+        Station(f"{kabkota}-ceper-01", "Ceper", 0, kabkota),
+        # In the inventory, never reported: only up 0 and the info series.
+        Station(f"{kabkota}-gantiwarno-01", "Gantiwarno", 0, kabkota, reported=False),
+    )
+
+
+FLEET = make_fleet("3399")
 
 AGENT_VERSION = "0.1.0"
-#: Collector-level series: MQTT disconnected, so PantauBrokerUnreachable fires.
-MQTT_CONNECTED = 0
-REJECT_REASONS = ("bad_json", "station_mismatch")
-
-
-def by_id(station: str) -> Station:
-    return next(s for s in FLEET if s.station == station)
+#: Every ``reason`` of the rejection counter, and those the simulated fleet keeps producing.
+REJECT_REASONS = tuple(r.value for r in Reason)
+REJECTING = ("bad_json",)
+STATES = ("up", "offline", "stale", "never_reported")
 
 
 def _fmt(labels: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
-def exposition(scrape: int, now: float, stations: tuple[Station, ...] = FLEET) -> str:
+def exposition(
+    scrape: int, now: float, stations: tuple[Station, ...] = FLEET, *, mqtt_connected: int = 0
+) -> str:
     """The collector's /metrics for the fleet at the ``scrape``-th scrape."""
     out: list[str] = []
 
@@ -223,14 +238,10 @@ def exposition(scrape: int, now: float, stations: tuple[Station, ...] = FLEET) -
         "pantau_collector_reports_rejected_total",
         "counter",
         "Reports rejected.",
-        [({"reason": r}, float(scrape)) for r in REJECT_REASONS],
+        [({"reason": r}, float(scrape if r in REJECTING else 0)) for r in REJECT_REASONS],
     )
-    family("pantau_collector_mqtt_connected", "gauge", "MQTT connected.", [({}, MQTT_CONNECTED)])
-    states = {
-        "up": sum(1 for s in stations if s.up),
-        "down": sum(1 for s in stations if not s.up and s.reported),
-        "never_reported": sum(1 for s in stations if not s.reported),
-    }
+    family("pantau_collector_mqtt_connected", "gauge", "MQTT connected.", [({}, mqtt_connected)])
+    states = state_counts(stations)
     family(
         "pantau_collector_stations",
         "gauge",
@@ -240,8 +251,20 @@ def exposition(scrape: int, now: float, stations: tuple[Station, ...] = FLEET) -
     return "\n".join(out) + "\n"
 
 
+def state_counts(stations: tuple[Station, ...]) -> dict[str, int]:
+    return {
+        "up": sum(1 for s in stations if s.up),
+        "offline": sum(1 for s in stations if not s.up and s.reported),
+        "stale": 0,
+        "never_reported": sum(1 for s in stations if not s.reported),
+    }
+
+
 class StaticCollector:
-    """Serves :func:`exposition` on ``http://127.0.0.1:<port>/metrics``."""
+    """Serves :func:`exposition` on ``http://127.0.0.1:<port>/metrics``; its MQTT is "down"."""
+
+    mqtt_connected = 0
+    reject_reasons = REJECT_REASONS
 
     def __init__(self, stations: tuple[Station, ...] = FLEET) -> None:
         #: Replace (under no lock: one tuple assignment) to change what the next scrape sees.
@@ -280,8 +303,3 @@ class StaticCollector:
     def __exit__(self, *_exc: object) -> None:
         self._http.shutdown()
         self._http.server_close()
-
-
-def static_collector() -> Iterator[StaticCollector]:
-    with StaticCollector() as server:
-        yield server

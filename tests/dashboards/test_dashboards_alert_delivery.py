@@ -19,7 +19,7 @@ from harness import Alertmanager, Prometheus
 pytestmark = pytest.mark.slow
 
 JOB = "pantau-dashboards-delivery"
-STATION = fleet.Station("3398-juwiring-01", "Juwiring", 1)
+STATION = fleet.Station("3397-juwiring-01", "Juwiring", 1, "3397")
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_unplug_fires_and_plug_back_resolves(
     assert alert["labels"]["severity"] == "critical"
     assert alert["labels"]["hours"] == "office"
     assert alert["annotations"]["summary"] == (
-        "Pemindai sidik jari tidak terdeteksi di Kecamatan Juwiring (stasiun 3398-juwiring-01)"
+        "Pemindai sidik jari tidak terdeteksi di Kecamatan Juwiring (stasiun 3397-juwiring-01)"
     )
     assert alert["annotations"]["summary_en"].startswith("Fingerprint scanner not detected")
 
