@@ -227,6 +227,7 @@ class _Track:
         "last_live_seq",
         "max_seq",
         "offline_seq",
+        "periph_hash",
         "sessions",
         "state_seq",
         "status_seq",
@@ -244,6 +245,8 @@ class _Track:
         self.offline_seq = -1
         self.last_live_seq: int | None = None
         self.event_hw: dict[str, int] = {}
+        #: hash of the last state's peripherals: unchanged (the usual case) -> reuse presence.
+        self.periph_hash = 0
 
     def classify(self, session: str) -> Literal["current", "retired", "new"]:
         if session == self.current:
@@ -411,6 +414,12 @@ class Fleet:
         track.state_seq = msg.seq
         track.max_seq = max(track.max_seq, msg.seq)
         report = _report(msg)
+        periph_hash = hash(msg.peripherals)
+        if periph_hash == track.periph_hash and view.presence:
+            presence = view.presence
+        else:
+            presence = self._presence(view, msg, now)
+            track.periph_hash = periph_hash
         kecamatan, labels = view.kecamatan, view.labels
         if not view.inventory and msg.kecamatan != kecamatan:
             kecamatan = sys.intern(msg.kecamatan)
@@ -421,7 +430,7 @@ class Fleet:
             last_seen=now,
             online=online,
             offline_reason=reason,
-            presence=self._presence(view, msg, now),
+            presence=presence,
             kecamatan=kecamatan,
             labels=labels,
             seq_gaps=view.seq_gaps + gap,
