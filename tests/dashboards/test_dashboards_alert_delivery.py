@@ -2,8 +2,9 @@
 deliver a firing webhook when a device disappears from a station's metrics, and a resolved one
 when it comes back.
 
-Until the agent and collector land, the station's /metrics come from the static collector of
-dash_fleet (the lead's end-to-end test replaces it by an emulated station + collector).
+The station's agent is simulated at the wire level (dash_feed publishes its states to a real
+mosquitto); the real collector turns them into /metrics. The lead's end-to-end test replaces the
+simulated agent by the real agent on an emulated (umockdev) USB bus.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import dash_fleet as fleet
 import pytest
+from dash_feed import CollectorFeed
 from harness import Alertmanager, Prometheus
 
 pytestmark = pytest.mark.slow
@@ -23,20 +25,21 @@ STATION = fleet.Station("3397-juwiring-01", "Juwiring", 1, "3397")
 
 
 @pytest.fixture
-def station_metrics(prometheus: Prometheus) -> Iterator[fleet.StaticCollector]:
-    with fleet.StaticCollector((STATION,)) as server:
-        prometheus.scrape(JOB, [server.target])
+def station_metrics(prometheus: Prometheus, tmp_path: Path) -> Iterator[CollectorFeed]:
+    with CollectorFeed(tmp_path, (STATION,)) as feed:
+        prometheus.scrape(JOB, [feed.target])
         try:
-            yield server
+            yield feed
         finally:
             prometheus.unscrape(JOB)
+        assert not feed.errors, feed.errors
 
 
 def test_unplug_fires_and_plug_back_resolves(
     prometheus: Prometheus,
     alertmanager: Alertmanager,
     pantau_rules: list[Path],
-    station_metrics: fleet.StaticCollector,
+    station_metrics: CollectorFeed,
 ) -> None:
     labels = {"station": STATION.station, "device_class": "fingerprint"}
     since = alertmanager.mark()
