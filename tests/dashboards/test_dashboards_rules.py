@@ -271,3 +271,24 @@ def test_office_hours_follow_local_time(zone: str, utc: str, muted: bool) -> Non
     )
     when = datetime.fromisoformat(utc).replace(tzinfo=ZoneInfo("UTC"))
     assert _muted(intervals, when) is muted
+
+
+def test_cli_unwritable_output_is_one_clear_line(tmp_path: Path, capsys: Any) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert cli.main(["build", "--out", str(blocker)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"pantau dashboards: cannot write to {blocker}")
+
+
+def test_cli_usage_errors_exit_2(capsys: Any) -> None:
+    from pantau import cli as pantau_cli
+
+    with pytest.raises(SystemExit) as exc:
+        pantau_cli.main(["dashboards"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        pantau_cli.main(["dashboards", "build", "--bogus"])
+    assert exc.value.code == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
