@@ -135,17 +135,16 @@ def problems(state: wire.State, cfg: AgentConfig) -> list[Problem]:
         hint = _PROBE_HINTS.get(probe.reason, _PROBE_DEFAULT_HINT)
         out.append(Problem("probe", probe.target, probe.reason, *hint))
     for run in state.checks:
-        if run.ok or run.name == "usb":  # a failed usb check already shows on every class
+        if run.ok:
             continue
-        out.append(
-            Problem(
-                "check",
-                run.name,
-                run.reason,
+        if run.name == "usb":
+            hint = _USB_UNAVAILABLE_HINT if "libusb" in run.reason else _USB_FAILED_HINT
+        else:
+            hint = (
                 f"Pemeriksaan {run.name} gagal: hubungi teknisi TI.",
                 f"The {run.name} check failed: call IT.",
             )
-        )
+        out.append(Problem("check", run.name, run.reason, *hint))
     return out
 
 
@@ -215,10 +214,13 @@ def render_text(state: wire.State, cfg: AgentConfig) -> str:
             )
         boot = dt.datetime.fromtimestamp(h.boot_ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         lines.append(f"  boot: {boot}")
-    for prob in found:
-        if prob.kind == "check":
-            lines.append(f"  [GAGAL]  {prob.subject}: {prob.summary}")
-            lines.append(f"           {prob.hint_id}")
+    checks = [p for p in found if p.kind == "check"]
+    if checks:
+        lines += ["", "PEMERIKSAAN / CHECKS"]
+    for prob in checks:
+        lines.append(f"  [GAGAL]  {prob.subject}: {prob.summary}")
+        lines.append(f"           {prob.hint_id}")
+        lines.append(f"           {prob.hint_en}")
     lines.append("")
     if found:
         lines.append(f"HASIL / RESULT: {len(found)} masalah / problem(s)")

@@ -28,11 +28,17 @@ from pantau import wire
 
 #: bDeviceClass of hubs: never an expected peripheral, skipped during enumeration.
 HUB_CLASS: Final = 0x09
+#: Matched devices listed per class (a vid-only rule on a PC full of one vendor's devices must
+#: not blow up the state payload).
+MAX_DEVICES_REPORTED: Final = 16
 #: Peripheral.reason values.
 MISSING: Final = "missing"
 LIBUSB_UNAVAILABLE: Final = "libusb_unavailable"
 CHECK_FAILED: Final = "check_failed"
 
+#: Environment variable naming the libusb shared library to load (an unusual location, or a
+#: specific DLL on Windows); unset: the system's libusb (Windows: the libusb-package wheel's).
+LIBUSB_ENV: Final = "PANTAU_LIBUSB"
 LIBUSB_HINT: Final = (
     "libusb not found: install it (Debian/Ubuntu: apt-get install libusb-1.0-0; "
     "Windows: pip install libusb-package)"
@@ -126,7 +132,7 @@ class ClassStatus:
             present=self.present,
             expected=len(self.rules),
             found=sum(1 for m in self.rules if m.devices),
-            devices=tuple(d.to_wire() for d in self.devices),
+            devices=tuple(d.to_wire() for d in self.devices[:MAX_DEVICES_REPORTED]),
             reason="" if self.present else MISSING,
         )
 
@@ -265,6 +271,8 @@ class PyUsbReader:
 
 
 def _find_backend(find_library: Callable[[str], str | None] | None) -> Any:
+    if find_library is None and (path := os.environ.get(LIBUSB_ENV)):
+        find_library = lambda _name: path  # noqa: E731 - pyusb's hook takes a callable
     try:
         if sys.platform == "win32" and find_library is None:  # pragma: no cover - not here
             import libusb_package

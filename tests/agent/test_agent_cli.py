@@ -109,3 +109,20 @@ def test_psutil_reader_reads_this_host() -> None:
     assert [d.mount for d in host.disks] == ["/"]
     assert host.disks[0].free_bytes <= host.disks[0].size_bytes
     assert problem.startswith("disk /no/such/mount: ")
+
+
+def test_missing_libusb_is_a_clear_error_in_check_and_usb(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(STATION + '[[devices]]\ndevice_class = "camera"\nvid = 0x04a9\n')
+    env = {"PANTAU_LIBUSB": str(tmp_path / "no-such-libusb-1.0.so")}  # real pyusb, no library
+    out = run_cli("check", "--config", str(path), env=env)
+    assert out.returncode == 1
+    assert "[GAGAL]  Kamera / Camera: libusb_unavailable" in out.stdout
+    assert (
+        "usb: UsbUnavailable: libusb not found: install it (Debian/Ubuntu: apt-get install libusb-1.0-0"
+        in out.stdout
+    )
+    listing = run_cli("usb", env=env)
+    assert listing.returncode == 1
+    assert listing.stderr.startswith("pantau-agent: libusb not found: install it")
+    assert listing.stderr.count("\n") == 1

@@ -141,3 +141,31 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
     assert backoff_delay(100, 1.0, 120.0, 0.999) <= 120.0
     # two stations with different draws do not reconnect at the same instant
     assert backoff_delay(5, 1.0, 120.0, 0.1) != backoff_delay(5, 1.0, 120.0, 0.9)
+
+
+def test_missing_libusb_in_run_is_a_failed_check_not_a_crash(tmp_path: Path) -> None:
+    from agent.errors import UsbUnavailable
+
+    usb = SimulatedUsb([CAMERA])
+    agent = build_agent(
+        cfg(tmp_path),
+        usb_reader=usb,
+        host_reader=SimulatedHost(),
+        prober=SimulatedProber(),
+        hotplug=None,
+        connect=False,
+    )
+    try:
+        agent.round()
+        usb.error = UsbUnavailable("libusb not found: install it")
+        state = agent.round()
+        usb_run = next(c for c in state.checks if c.name == "usb")
+        assert (usb_run.ok, usb_run.reason) == (
+            False,
+            "UsbUnavailable: libusb not found: install it",
+        )
+        assert state.peripherals[0].reason == "libusb_unavailable"
+        kinds = [(e.kind, e.subject) for e in events(agent.spool)]
+        assert kinds == [(EventKind.CHECK_FAILED, "usb")]  # not "camera removed": unknown
+    finally:
+        agent.close()
