@@ -292,19 +292,20 @@ class Demo:
             f"prometheus {stack.prometheus_url}/alerts   alertmanager {stack.alertmanager_url}"
         )
 
-    def start_agents(self, provisioned: Path, login: LoginService) -> None:
+    def start_agents(self, provisioned: Path, login: LoginService, broker: LocalBroker) -> None:
         from agent.checks.usb import UsbDevice
         from agent.config import AgentConfig, load_config
         from agent.service import build_agent
         from agent.simulated import SimulatedHost, SimulatedUsb
 
+        protocol = "5" if broker.kind == "mosquitto" else "3.1.1"
         for entry in klaten.inventory():
             fault = klaten.fault_of(entry.kecamatan)
             if fault.kind == "silent":
                 continue
             path = provisioned / "stations" / entry.station / "agent.toml"
             cfg: AgentConfig = load_config(path)
-            cfg = _demo_config(cfg, f"{login.url}/{entry.station}", self.args.interval)
+            cfg = _demo_config(cfg, f"{login.url}/{entry.station}", self.args.interval, protocol)
             devices = [
                 UsbDevice(
                     vid=rule.vid,
@@ -359,7 +360,7 @@ class Demo:
         broker, provisioned = self.start_broker()
         collector_url = self.start_collector(broker, provisioned)
         self.start_prometheus(collector_url)
-        self.start_agents(provisioned, login)
+        self.start_agents(provisioned, login, broker)
         self.say("Ctrl-C stops everything.\n")
         started = time.monotonic()
         struck = False
@@ -415,8 +416,9 @@ def _render(summary: Summary) -> str:
     return "\n".join(lines)
 
 
-def _demo_config(cfg: Any, login_url: str, interval: float) -> Any:
-    """The provisioned config, with the demo's login probe, faster intervals and no disks."""
+def _demo_config(cfg: Any, login_url: str, interval: float, protocol: str) -> Any:
+    """The provisioned config, with the demo's login probe, faster intervals and the broker's
+    MQTT version (the embedded broker speaks 3.1.1 only)."""
     import msgspec
 
     from agent.config import ProbeSettings
@@ -425,7 +427,8 @@ def _demo_config(cfg: Any, login_url: str, interval: float) -> Any:
     intervals = msgspec.structs.replace(
         cfg.intervals, state_s=interval, poll_s=interval, login_s=min(interval, 3.0)
     )
-    return msgspec.structs.replace(cfg, probes=(probe,), intervals=intervals)
+    mqtt = msgspec.structs.replace(cfg.mqtt, protocol=protocol)
+    return msgspec.structs.replace(cfg, probes=(probe,), intervals=intervals, mqtt=mqtt)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,85 @@
+"""``pantau demo`` end to end: the README's first command replays Klaten 2016 and the five faults
+show up (board API, terminal summary and, with Prometheus installed, Alertmanager notifications),
+while the other 21 kecamatan are healthy. Real mosquitto / embedded broker, real collector, real
+agent code on simulated hardware, real Prometheus and Alertmanager."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pantau import klaten
+
+FAULTY = {"Juwiring", "Bayat", "Cawas", "Gantiwarno", "Ceper"}
+
+
+def run_demo(tmp_path: Path, *args: str, duration: int) -> tuple[dict[str, object], str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"LD_PRELOAD", "UMOCKDEV_DIR"}}
+    summary = tmp_path / "summary.json"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "pantau.cli", "demo",
+            "--duration", str(duration),
+            "--workdir", str(tmp_path / "work"),
+            "--summary-json", str(summary),
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=duration + 90,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return json.loads(summary.read_text()), proc.stdout
+
+
+def check_fleet(summary: dict[str, object], stdout: str) -> None:
+    faults = summary["faults"]
+    assert isinstance(faults, dict)
+    assert set(faults) == FAULTY, stdout
+    assert sorted(summary["ready"]) == sorted(set(klaten.KECAMATAN) - FAULTY)  # type: ignore[arg-type]
+    assert summary["total"] == 26
+    assert faults["Cawas"] == ["never reported"]
+    assert sorted(p.split()[0] for p in faults["Juwiring"]) == sorted(klaten.DEVICE_CLASSES)
+    assert any("http_status" in p for p in faults["Bayat"])
+    assert sorted(p.split()[0] for p in faults["Gantiwarno"]) == ["camera", "signature"]
+    assert [p.split()[0] for p in faults["Ceper"]] == ["iris"]
+    assert "== 21 of 26 kecamatan ready" in stdout
+    assert "stopped." in stdout
+
+
+@pytest.mark.slow
+def test_demo_with_mosquitto_prometheus_and_alertmanager(tmp_path: Path) -> None:
+    for binary in ("mosquitto", "prometheus", "prometheus-alertmanager"):
+        assert shutil.which(binary), f"{binary} must be installed (scripts/test installs it)"
+    summary, stdout = run_demo(tmp_path, "--broker", "mosquitto", duration=45)
+    check_fleet(summary, stdout)
+    assert "per-station passwords + ACL" in stdout
+    alerts = summary["alerts"]
+    assert isinstance(alerts, list)
+    firing = {
+        (a["labels"]["alertname"], a["labels"]["station"])
+        for a in alerts
+        if a["status"] == "firing"
+    }
+    assert ("PantauStationNeverReported", "3310-cawas-01") in firing
+    assert ("PantauLoginUnreachable", "3310-bayat-01") in firing
+    for kec in ("Juwiring", "Gantiwarno", "Ceper"):
+        assert ("PantauPeripheralMissing", klaten.station_id(kec)) in firing
+    healthy = {klaten.station_id(k) for k in set(klaten.KECAMATAN) - FAULTY}
+    assert not {station for _, station in firing} & healthy
+
+
+@pytest.mark.slow
+def test_demo_with_embedded_broker_when_mosquitto_is_absent(tmp_path: Path) -> None:
+    summary, stdout = run_demo(tmp_path, "--broker", "embedded", "--no-prometheus", duration=20)
+    check_fleet(summary, stdout)
+    assert "embedded (amqtt)" in stdout
