@@ -254,3 +254,11 @@ def test_device_rule_is_frozen() -> None:
     rule = DeviceRule(device_class="camera", vid=0x04A9)
     with pytest.raises(AttributeError):
         rule.vid = 1  # type: ignore[misc]
+
+
+def test_agent_version_matches_the_distribution() -> None:
+    from importlib.metadata import version
+
+    import agent
+
+    assert agent.__version__ == version("pantau")
