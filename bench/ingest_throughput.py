@@ -31,6 +31,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import shutil
@@ -171,7 +172,7 @@ def collector_child(port: int, stations: int, qos: int) -> int:
     t0 = time.monotonic()
     c.start()
     c.wait_until(lambda c: c.mqtt_connected, 20)
-    print(json.dumps({"ready": True}), flush=True)
+    print(json.dumps({"ready": True, "http_port": c.http_address[1]}), flush=True)
     applied_at = None
     while not stop.wait(0.01):
         if applied_at is None and c.fleet.received_total >= stations:
@@ -194,7 +195,7 @@ def collector_child(port: int, stations: int, qos: int) -> int:
     return 0
 
 
-def start_collector(port: int, stations: int, qos: int) -> subprocess.Popen[str]:
+def start_collector(port: int, stations: int, qos: int) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
         [sys.executable, __file__, "--child-collector", str(port), "--stations", str(stations),
          "--collector-qos", str(qos)],
@@ -205,7 +206,7 @@ def start_collector(port: int, stations: int, qos: int) -> subprocess.Popen[str]
     line = proc.stdout.readline()
     if not line or not json.loads(line).get("ready"):
         raise RuntimeError("collector child did not start")
-    return proc
+    return proc, int(json.loads(line)["http_port"])
 
 
 def stop_collector(proc: subprocess.Popen[str]) -> dict[str, object]:
@@ -248,13 +249,37 @@ def peer_received(http_port: int) -> int:
     )
 
 
+def scraper(http_port: int, total: int, durations: list[float]) -> None:
+    """Scrape /metrics (gzip, as Prometheus does) at most once a second until the page says
+    every report was received."""
+    while True:
+        t0 = time.monotonic()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{http_port}/metrics", headers={"Accept-Encoding": "gzip"}
+        )
+        with urllib.request.urlopen(req, timeout=120) as resp:  # noqa: S310
+            page = gzip.decompress(resp.read())
+        durations.append(time.monotonic() - t0)
+        key = b"\npantau_collector_reports_received_total "
+        at = page.index(key) + len(key)
+        if int(page[at : page.index(b"\n", at)]) >= total:
+            return
+        time.sleep(max(0.0, 1.0 - durations[-1]))
+
+
 def run_steady(
-    name: str, port: int, messages: list[tuple[str, bytes]], start: object
+    name: str, port: int, messages: list[tuple[str, bytes]], start: object, scrape: bool = False
 ) -> dict[str, float]:
     proc, extra = start()  # type: ignore[operator]
     c0 = cpu_seconds(proc.pid)
     t0 = time.monotonic()
+    durations: list[float] = []
+    thread = threading.Thread(target=scraper, args=(extra, len(messages), durations))
+    if scrape:
+        thread.start()
     pub_s = publish_all(port, messages)
+    if scrape:
+        thread.join()
     idle_at = wait_idle(proc.pid)
     cpu = cpu_seconds(proc.pid) - c0
     wall = idle_at - t0
@@ -265,7 +290,15 @@ def run_steady(
         received = peer_received(extra)
         proc.terminate()
         proc.wait(30)
-    return {"cpu": cpu, "wall": wall, "received": received, "rss": rss, "pub": pub_s}
+    return {
+        "cpu": cpu,
+        "wall": wall,
+        "received": received,
+        "rss": rss,
+        "pub": pub_s,
+        "scrapes": len(durations),
+        "longest_scrape": max(durations, default=0.0),
+    }
 
 
 def main() -> int:
@@ -309,7 +342,14 @@ def main() -> int:
                 "collector",
                 broker.port,
                 messages,
-                lambda: (start_collector(broker.port, args.stations, args.collector_qos), 0),
+                lambda: start_collector(broker.port, args.stations, args.collector_qos),
+            )
+            results["collector+scrapes"] = run_steady(
+                "collector",
+                broker.port,
+                messages,
+                lambda: start_collector(broker.port, args.stations, args.collector_qos),
+                scrape=True,
             )
             if peer:
                 results["mqtt-exporter"] = run_steady(
@@ -330,6 +370,13 @@ def main() -> int:
                 f" {r['cpu']:>7.2f} {len(messages) / r['cpu']:>14.0f} {r['wall']:>7.2f}"
                 f" {r['rss']:>12.0f}"
             )
+        sc = results["collector+scrapes"]
+        print(
+            f"collector+scrapes: a gzip scrape of the full fleet every second during the stream"
+            f" ({int(sc['scrapes'])} scrapes, longest {sc['longest_scrape']:.2f} s): received"
+            f" {int(sc['received'])}/{len(messages)}, wall {sc['wall']:.2f} s vs"
+            f" {results['collector']['wall']:.2f} s without scrapes"
+        )
         if "mqtt-exporter" in results:
             ratio = results["mqtt-exporter"]["cpu"] / results["collector"]["cpu"]
             print(f"collector vs mqtt-exporter, reports per CPU-second: {ratio:.1f}x (goal >= 5x)")
@@ -339,7 +386,7 @@ def main() -> int:
         try:
             burst = messages[: args.stations]
             publish_all(broker.port, burst, retain=True)
-            proc = start_collector(broker.port, args.stations, args.collector_qos)
+            proc, _ = start_collector(broker.port, args.stations, args.collector_qos)
             time.sleep(0.5)
             wait_idle(proc.pid)
             r = stop_collector(proc)
