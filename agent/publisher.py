@@ -2,7 +2,9 @@
 
 What it does:
 
-- connects with MQTT 5 (or 3.1.1 by config), TLS verified against a CA, username/password;
+- connects with MQTT 5 (or 3.1.1 by config; a broker that answers "unsupported protocol
+  version" to MQTT 5, e.g. amqtt or NATS, makes it fall back to 3.1.1 at once), TLS verified
+  against a CA, username/password;
 - sets the Last Will (``offline``/``will``, retained) and, on every successful (re)connect,
   publishes the birth (``online``, retained), a fresh state (retained), then the spooled events in
   order; all QoS 1;
@@ -25,6 +27,7 @@ import logging
 import random
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -33,6 +36,8 @@ from agent.errors import SpoolError
 from agent.spool import Spool
 
 TICK_S: Final = 0.2
+#: MQTT 5 CONNACK reason "Unsupported Protocol Version".
+UNSUPPORTED_PROTOCOL: Final = 0x84
 #: Spooled events in flight at once (the rest wait in the spool, not in memory).
 WINDOW: Final = 32
 SHUTDOWN_ACK_S: Final = 2.0
@@ -111,6 +116,9 @@ class Publisher:
         self._shutdown_acked = threading.Event()
         self._last_error = ""
         self.connects = 0
+        #: The MQTT version in use ("5" or "3.1.1"; may fall back from 5 once).
+        self.protocol = conn.protocol
+        self._fallback = False
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
 
@@ -147,7 +155,7 @@ class Publisher:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
-        v5 = self.conn.protocol == "5"
+        v5 = self.protocol == "5"
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.conn.client_id,
@@ -184,6 +192,11 @@ class Publisher:
                 if self._stopping.is_set():
                     self._shutdown()
                     return
+            if self._fallback:
+                self._fallback = False
+                self.protocol = "3.1.1"
+                self._client = self._make_client()
+                continue
             delay = backoff_delay(
                 attempt, self.conn.reconnect_min_s, self.conn.reconnect_max_s, self._rng.random()
             )
@@ -197,7 +210,7 @@ class Publisher:
         try:
             client.will_set(self.topics.status, self._status("offline", "will"), qos=1, retain=True)
             kwargs: dict[str, Any] = {}
-            if self.conn.protocol == "5":
+            if self.protocol == "5":
                 kwargs["clean_start"] = True
             rc = client.connect(self.conn.host, self.conn.port, self.conn.keepalive_s, **kwargs)
         except (OSError, ValueError) as exc:
@@ -210,7 +223,13 @@ class Publisher:
         import paho.mqtt.client as mqtt
 
         client = self._client
+        connack_deadline = time.monotonic() + self.conn.connect_timeout_s
         while not self._stopping.is_set():
+            if not self._connected.is_set() and time.monotonic() > connack_deadline:
+                # A broker that accepts TCP but never answers CONNECT (amqtt does this with a
+                # v5 CONNECT that carries a will): give up; the next connect closes the socket.
+                self._note_error(f"no CONNACK within {self.conn.connect_timeout_s:g} s")
+                return
             if self._connected.is_set():
                 if self._want_state.is_set():
                     self._want_state.clear()
@@ -224,8 +243,6 @@ class Publisher:
                 return
 
     def _shutdown(self) -> None:
-        import time
-
         client = self._client
         if not self._connected.is_set():
             client.disconnect()
@@ -272,6 +289,10 @@ class Publisher:
     ) -> None:
         try:
             if reason.is_failure:
+                if reason.value == UNSUPPORTED_PROTOCOL and self.protocol == "5":
+                    self.log.warning("mqtt: the broker does not speak MQTT 5, using 3.1.1")
+                    self._fallback = True
+                    return
                 self._note_error(f"broker refused the connection: {reason}")
                 return
             self._last_error = ""

@@ -8,6 +8,7 @@ path is tested under umockdev in test_agent_umockdev.py); the subprocess tests r
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -23,13 +24,14 @@ import msgspec
 import paho.mqtt.client as mqtt
 import pytest
 from agent_support import ROOT, STATION, Inbox, Running, config, decode, wait_until
-from harness import Mosquitto
+from harness import Mosquitto, free_port
 from harness.mosquitto import PANTAU_ACL
 from harness.mqtt import MqttClient
+from harness.procs import port_open
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.checks.usb import UsbDevice
-from agent.config import AgentConfig
+from agent.config import AgentConfig, convert_config
 from agent.service import build_agent
 from agent.simulated import SimulatedHost, SimulatedUsb
 from pantau import wire
@@ -425,3 +427,48 @@ def test_state_payload_is_valid_wire(
         assert state.host.disks[0].mount == "/"
     finally:
         agent.close()
+
+
+@pytest.mark.skipif(shutil.which("nats-server") is None, reason="nats-server not installed")
+def test_falls_back_to_mqtt_311_on_a_broker_without_mqtt_5(
+    tmp_path: Path, usb: SimulatedUsb
+) -> None:
+    # nats-server's MQTT gateway speaks 3.1.1 only and answers a v5 CONNECT with CONNACK
+    # "unsupported protocol version" (0x84).
+    port, client_port = free_port(), free_port()
+    conf = tmp_path / "nats.conf"
+    conf.write_text(
+        f"server_name: pantau-test\nlisten: 127.0.0.1:{client_port}\n"
+        f'jetstream {{ store_dir: "{tmp_path / "js"}" }}\n'
+        f"mqtt {{ listen: 127.0.0.1:{port} }}\n"
+    )
+    log = open(tmp_path / "nats.log", "wb")  # noqa: SIM115 - closed below
+    nats = subprocess.Popen(["nats-server", "-c", str(conf)], stdout=log, stderr=log)
+    try:
+        wait_until(lambda: port_open("127.0.0.1", port), what="nats-server MQTT listener")
+        with MqttClient("127.0.0.1", port, client_id="v311-watcher", protocol=mqtt.MQTTv311) as sub:
+            sub.connect()
+            sub.subscribe(f"{ROOT}/#")
+            inbox = Inbox(sub)
+            cfg = convert_config(
+                {
+                    "station": {"id": STATION, "provinsi": "33", "kabkota": "3310"},
+                    "mqtt": {"host": "127.0.0.1", "port": port, "tls": False},
+                    "spool": {"path": str(tmp_path / "spool.sqlite")},
+                    "devices": [{"device_class": "camera", "vid": 0x04A9}],
+                },
+                "test",
+            )
+            assert cfg.mqtt.protocol == "5"
+            run = start_agent(cfg, usb)
+            try:
+                assert inbox.next("status").status == "online"
+                assert inbox.next("event").kind == wire.EventKind.AGENT_STARTED
+                assert run.agent.publisher is not None
+                assert run.agent.publisher.protocol == "3.1.1"
+            finally:
+                run.close()
+    finally:
+        nats.terminate()
+        nats.wait(10)
+        log.close()
