@@ -97,3 +97,58 @@ def test_bad_fault_rates_are_clear_errors(text: str, error: str) -> None:
 
 def test_fault_rates_parse() -> None:
     assert parse_rates("unplug=0.1, login=0") == {"unplug": 0.1, "login": 0.0}
+
+
+# --------------------------------------------------------------------------- real broker
+
+
+def test_simulate_once_publishes_the_whole_fleet_to_a_real_broker(mosquitto) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    from harness import MqttClient
+
+    with MqttClient(mosquitto.host, mosquitto.port, client_id="sim-watcher") as sub:
+        sub.connect()
+        sub.subscribe("pantau/v1/#")
+        proc = subprocess.run(
+            [
+                sys.executable, "-m", "pantau.cli", "simulate",
+                "--host", mosquitto.host, "--port", str(mosquitto.port),
+                "--stations", "300", "--once", "--faults", "unplug=0.1",
+            ],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        import queue
+        import time
+
+        messages = []
+        deadline = time.monotonic() + 20
+        while (
+            time.monotonic() < deadline and sum(m.topic.endswith("/state") for m in messages) < 300
+        ):
+            try:
+                messages.append(sub.messages.get(timeout=0.2))
+            except queue.Empty:
+                continue
+    decoded = [wire.decode(m.topic, m.payload)[1] for m in messages]
+    states = [m for m in decoded if isinstance(m, wire.State)]
+    assert len({s.station for s in states}) == 300
+    assert sum(isinstance(m, wire.Status) for m in decoded) == 300
+    assert any(isinstance(m, wire.Event) for m in decoded)  # 10% unplug rate over 300 stations
+
+
+def test_simulate_reports_a_dead_broker_clearly() -> None:
+    import subprocess
+    import sys
+
+    from pantau.broker import free_port
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "pantau.cli", "simulate", "--port", str(free_port()), "--once"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "cannot connect to 127.0.0.1" in proc.stderr
+    assert "Traceback" not in proc.stderr
