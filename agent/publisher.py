@@ -128,10 +128,16 @@ class Publisher:
         self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Publish the orderly ``offline`` (if connected), disconnect, end the thread."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Publish the orderly ``offline`` (if connected), disconnect, end the thread.
+
+        Waits at most ``timeout`` (default: long enough for a connect in progress to give up
+        plus the offline's PUBACK; the systemd unit and WinSW allow 15 s).
+        """
         self._stopping.set()
         if self._thread is not None:
+            if timeout is None:
+                timeout = self.conn.connect_timeout_s + SHUTDOWN_ACK_S + 1.0
             self._thread.join(timeout)
 
     def publish_state(self) -> None:
