@@ -209,7 +209,7 @@ def problems(view: StationView, now: float, stale_after_intervals: float) -> lis
     out.extend(f"{p.device_class} missing" for p in view.presence if not p.present)
     report = view.report
     if report is not None:
-        out.extend(f"login {t} down ({why})" for t, up, _, why in report.probes if not up)
+        out.extend(f"{t} unreachable ({why})" for t, up, _, why in report.probes if not up)
         out.extend(
             f"check {name} failed" + (f" ({why})" if why else "")
             for name, why in report.failed_checks

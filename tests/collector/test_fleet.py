@@ -310,8 +310,8 @@ def test_golden_fixtures_are_accepted() -> None:
     assert v.report.disks[0][0] == "C:\\"
     assert fl.problems(v, T0, 3) == [
         "camera missing",
-        "login login down (timeout)",
-        "login api down (http_status)",
+        "login unreachable (timeout)",
+        "api unreachable (http_status)",
     ]
 
 
