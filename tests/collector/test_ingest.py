@@ -151,3 +151,62 @@ def test_shared_subscription_delivers(mosquitto: Mosquitto) -> None:
     ):
         pub.publish(topic(JUW), state(JUW))
         assert c.wait_until(lambda c: stations(c)[JUW]["status"] == "up", 10)
+
+
+def test_tls_password_and_acl_broker(mosquitto_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from harness import PANTAU_ACL, MqttClient
+
+    broker = mosquitto_factory(auth=True, tls=True, acl=PANTAU_ACL)
+    pw = tmp_path / "pw"
+    pw.write_text(broker.users["collector"] + "\n")
+    pw.chmod(0o600)
+    mqtt = {
+        "port": broker.tls_port,
+        "tls": True,
+        "ca_file": str(broker.ca_file),
+        "username": "collector",
+        "password_file": str(pw),
+    }
+    with running(broker, mqtt=mqtt) as c:
+        with MqttClient(broker.host, broker.port, username=JUW, password=broker.users[JUW]) as pub:
+            assert not pub.connect().is_failure
+            pub.publish(topic(JUW), state(JUW))
+            # The ACL lets a station write only under its own id: this never reaches anyone.
+            pub.publish(topic("3310-bayat-01"), state("3310-bayat-01"))
+        assert c.wait_until(lambda c: stations(c)[JUW]["status"] == "up", 10), broker.log()
+        time.sleep(0.3)
+        assert stations(c)["3310-bayat-01"]["status"] == "never_reported"
+        assert "collector" in broker.log()
+
+
+def test_wrong_broker_password_keeps_running_and_disconnected(mosquitto_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from collector_support import make_collector
+
+    broker = mosquitto_factory(auth=True)
+    pw = tmp_path / "pw"
+    pw.write_text("wrong\n")
+    c = make_collector(broker, mqtt={"username": "collector", "password_file": str(pw)}).start()
+    try:
+        time.sleep(1.0)
+        assert not c.mqtt_connected
+        assert get(c.url + "/healthz")[0] == 200
+        assert b"pantau_collector_mqtt_connected 0\n" in get(c.url + "/metrics")[2]
+    finally:
+        c.stop()
+
+
+def test_an_exception_in_the_message_callback_is_counted_not_raised(
+    mosquitto: Mosquitto, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    with running(mosquitto) as c, publisher(mosquitto) as pub:
+        real = c.fleet.ingest
+
+        def boom(*_a: object, **_k: object) -> str:
+            raise RuntimeError("bug")
+
+        monkeypatch.setattr(c.fleet, "ingest", boom)
+        pub.publish(topic(JUW), state(JUW, seq=2))
+        assert c.wait_until(lambda c: c.snapshot().rejected["internal_error"] == 1, 10)
+        monkeypatch.setattr(c.fleet, "ingest", real)
+        pub.publish(topic(JUW), state(JUW, seq=3))  # paho's thread survived
+        assert c.wait_until(lambda c: stations(c)[JUW]["status"] == "up", 10)
