@@ -8,7 +8,7 @@ the reboot itself) are still reported when it comes back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -50,50 +50,49 @@ class Snapshot:
     missing: dict[str, str] = field(default_factory=dict)
 
 
+def _flips(
+    seen: dict[str, bool], observed: Iterable[tuple[str, bool]]
+) -> tuple[dict[str, bool], list[tuple[str, bool]]]:
+    """Updated ``seen`` and the keys whose value flipped (first sight is no flip)."""
+    after = dict(seen)
+    flipped = []
+    for key, value in observed:
+        was = after.get(key)
+        after[key] = value
+        if was is not None and was != value:
+            flipped.append((key, value))
+    return after, flipped
+
+
 def advance(before: Baseline, now: Snapshot) -> tuple[Baseline, list[Change]]:
     """The new baseline and the changes from ``before`` (first sight of a key is no change)."""
     changes: list[Change] = []
-    peripherals = dict(before.peripherals)
-    for p in now.peripherals:
-        if p.reason in UNKNOWN_PRESENCE:
-            continue
-        was = peripherals.get(p.device_class)
-        peripherals[p.device_class] = p.present
-        if was is None or was == p.present:
-            continue
-        if p.present:
-            found = ", ".join(f"{d.vid:04x}:{d.pid:04x}" for d in p.devices)
-            changes.append(Change(EventKind.PERIPHERAL_ADDED, p.device_class, f"found {found}"))
+    known = [p for p in now.peripherals if p.reason not in UNKNOWN_PRESENCE]
+    peripherals, flipped = _flips(before.peripherals, ((p.device_class, p.present) for p in known))
+    by_class = {p.device_class: p for p in known}
+    for device_class, present in flipped:
+        if present:
+            ids = ", ".join(f"{d.vid:04x}:{d.pid:04x}" for d in by_class[device_class].devices)
+            changes.append(Change(EventKind.PERIPHERAL_ADDED, device_class, f"found {ids}"))
         else:
-            missing = now.missing.get(p.device_class, "")
+            missing = now.missing.get(device_class, "")
             detail = f"missing {missing}" if missing else "missing"
-            changes.append(Change(EventKind.PERIPHERAL_REMOVED, p.device_class, detail))
-    probes = dict(before.probes)
-    for probe in now.probes:
-        was = probes.get(probe.target)
-        probes[probe.target] = probe.up
-        if was is None or was == probe.up:
-            continue
-        kind = EventKind.PROBE_UP if probe.up else EventKind.PROBE_DOWN
-        changes.append(Change(kind, probe.target, probe.reason))
-    checks = dict(before.checks)
-    for run in now.checks:
-        was = checks.get(run.name)
-        checks[run.name] = run.ok
-        if was is None or was == run.ok:
-            continue
-        kind = EventKind.CHECK_RECOVERED if run.ok else EventKind.CHECK_FAILED
-        changes.append(Change(kind, run.name, run.reason))
+            changes.append(Change(EventKind.PERIPHERAL_REMOVED, device_class, detail))
+    probes, flipped = _flips(before.probes, ((p.target, p.up) for p in now.probes))
+    reasons = {p.target: p.reason for p in now.probes}
+    for target, up in flipped:
+        kind = EventKind.PROBE_UP if up else EventKind.PROBE_DOWN
+        changes.append(Change(kind, target, reasons[target]))
+    checks, flipped = _flips(before.checks, ((c.name, c.ok) for c in now.checks))
+    why = {c.name: c.reason for c in now.checks}
+    for name, ok in flipped:
+        kind = EventKind.CHECK_RECOVERED if ok else EventKind.CHECK_FAILED
+        changes.append(Change(kind, name, why[name]))
     boot_ts = before.boot_ts
     if now.host is not None:
         if boot_ts is not None and abs(now.host.boot_ts - boot_ts) > REBOOT_TOLERANCE_S:
-            changes.append(
-                Change(
-                    EventKind.REBOOT,
-                    "",
-                    f"boot time {boot_ts:.0f} -> {now.host.boot_ts:.0f}",
-                )
-            )
+            detail = f"boot time {boot_ts:.0f} -> {now.host.boot_ts:.0f}"
+            changes.append(Change(EventKind.REBOOT, "", detail))
         boot_ts = now.host.boot_ts
     return Baseline(peripherals, probes, checks, boot_ts), changes
 

@@ -17,7 +17,7 @@ from agent.config import ProbeSettings
 
 
 def probe(kind: str, target: str, **kw: Any) -> Any:
-    settings = ProbeSettings(name="t", kind=kind, target=target, **{"timeout_s": 0.5, **kw})  # type: ignore[arg-type]
+    settings = ProbeSettings(name="t", kind=kind, target=target, **{"timeout_s": 3.0, **kw})  # type: ignore[arg-type]
     return default_prober(settings)
 
 

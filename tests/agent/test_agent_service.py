@@ -13,7 +13,7 @@ from agent_support import STATION
 from agent.checks.usb import UsbDevice
 from agent.config import AgentConfig, convert_config
 from agent.publisher import backoff_delay
-from agent.service import build_agent
+from agent.service import Agent, build_agent
 from agent.simulated import SimulatedHost, SimulatedProber, SimulatedUsb
 from agent.spool import Spool
 from pantau import wire
@@ -27,11 +27,23 @@ def cfg(tmp_path: Path, **spool: Any) -> AgentConfig:
         {
             "station": {"id": STATION, "provinsi": "33", "kabkota": "3310"},
             "spool": {"path": str(tmp_path / "spool.sqlite"), **spool},
-            "intervals": {"check_timeout_s": 0.2},
+            "intervals": {"check_timeout_s": 1.0},
             "devices": [{"device_class": "camera", "vid": 0x04A9}],
             "probes": [{"name": "login", "kind": "tcp", "target": "login.example:443"}],
         },
         "test",
+    )
+
+
+def make(tmp_path: Path, usb: Any, host: Any = None, prober: Any = None, **spool: Any) -> Agent:
+    """A real agent on the given readers, without a broker (rounds by hand)."""
+    return build_agent(
+        cfg(tmp_path, **spool),
+        usb_reader=usb,
+        host_reader=host or SimulatedHost(),
+        prober=prober or SimulatedProber(),
+        hotplug=None,
+        connect=False,
     )
 
 
@@ -55,14 +67,7 @@ class HangingUsb:
 
 def test_a_hanging_check_fails_alone(tmp_path: Path) -> None:
     usb = HangingUsb()
-    agent = build_agent(
-        cfg(tmp_path),
-        usb_reader=usb,
-        host_reader=SimulatedHost(),
-        prober=SimulatedProber(),
-        hotplug=None,
-        connect=False,
-    )
+    agent = make(tmp_path, usb)
     try:
         state = agent.round()
         checks = {c.name: (c.ok, c.reason) for c in state.checks}
@@ -79,18 +84,14 @@ def test_reboot_and_unplug_while_down_are_reported_after_restart(tmp_path: Path)
     host = SimulatedHost(boot_ts=1_000_000.0)
     usb = SimulatedUsb([CAMERA])
     prober = SimulatedProber()
-    first = build_agent(
-        cfg(tmp_path), usb_reader=usb, host_reader=host, prober=prober, hotplug=None, connect=False
-    )
+    first = make(tmp_path, usb, host, prober)
     first.round()
     first.close()
 
     host.boot_ts = 1_090_000.0  # the PC rebooted (lightning), the camera stayed off
     usb.unplug(0x04A9)
     prober.set("login", "timeout")
-    second = build_agent(
-        cfg(tmp_path), usb_reader=usb, host_reader=host, prober=prober, hotplug=None, connect=False
-    )
+    second = make(tmp_path, usb, host, prober)
     try:
         second.round()
         got = [(e.kind, e.subject) for e in events(second.spool)]
@@ -105,14 +106,7 @@ def test_reboot_and_unplug_while_down_are_reported_after_restart(tmp_path: Path)
 
 def test_full_spool_drops_oldest_and_says_so(tmp_path: Path) -> None:
     usb = SimulatedUsb([CAMERA])
-    agent = build_agent(
-        cfg(tmp_path, max_events=10),
-        usb_reader=usb,
-        host_reader=SimulatedHost(),
-        prober=SimulatedProber(),
-        hotplug=None,
-        connect=False,
-    )
+    agent = make(tmp_path, usb, max_events=10)
     try:
         agent.round(["usb"])
         for _ in range(6):
@@ -147,14 +141,7 @@ def test_missing_libusb_in_run_is_a_failed_check_not_a_crash(tmp_path: Path) -> 
     from agent.errors import UsbUnavailable
 
     usb = SimulatedUsb([CAMERA])
-    agent = build_agent(
-        cfg(tmp_path),
-        usb_reader=usb,
-        host_reader=SimulatedHost(),
-        prober=SimulatedProber(),
-        hotplug=None,
-        connect=False,
-    )
+    agent = make(tmp_path, usb)
     try:
         agent.round()
         usb.error = UsbUnavailable("libusb not found: install it")
