@@ -43,8 +43,8 @@ class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     password_file: str = ""
     keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 30
     topics: Annotated[tuple[str, ...], msgspec.Meta(min_length=1, max_length=16)] = (DEFAULT_TOPIC,)
-    #: QoS of the subscriptions. 1 (default) needs the broker's ``max_queued_messages`` to hold a
-    #: restart burst (one retained state and status per station); 0 has no broker-side queue limit.
+    #: QoS of the subscriptions. Either way the broker's ``max_queued_messages`` must hold a
+    #: restart burst (one retained state and status per station): see docs/collector.md.
     qos: Annotated[int, msgspec.Meta(ge=0, le=1)] = 1
     tls: bool = False
     #: CA bundle for the broker certificate (empty: the system's CAs).
