@@ -90,6 +90,14 @@ def build_checks(
     return checks
 
 
+def summary(state: wire.State) -> str:
+    """One log line: what is missing or down (``all healthy`` when nothing is)."""
+    bad = [f"{p.device_class} {p.reason}" for p in state.peripherals if not p.present]
+    bad += [f"{p.target} {p.reason}" for p in state.probes if not p.up]
+    bad += [f"{c.name} check: {c.reason}" for c in state.checks if not c.ok]
+    return "; ".join(bad) or "all healthy"
+
+
 def merge(findings: dict[str, Findings]) -> Findings:
     """One Findings from the latest of every check."""
     peripherals: list[wire.Peripheral] = []
@@ -259,7 +267,9 @@ class Agent:
             self._save_baseline()
         state = self._build_state()
         with self._state_lock:
-            self._state = state
+            first, self._state = self._state is None, state
+        if first:
+            self.log.info("first round: %s", summary(state))
         self._maybe_publish(state)
         return state
 
