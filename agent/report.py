@@ -114,8 +114,8 @@ def _device_hint(device_class: str, reason: str) -> tuple[str, str]:
         return _CAMERA_HINT
     name_id, name_en = class_names(device_class)
     return (
-        _DEVICE_HINT[0].format(id=name_id, id_l=name_id.lower()),
-        _DEVICE_HINT[1].format(en=name_en, en_l=name_en.lower()),
+        _DEVICE_HINT[0].format(id=name_id[:1].upper() + name_id[1:], id_l=name_id.lower()),
+        _DEVICE_HINT[1].format(en=name_en[:1].upper() + name_en[1:], en_l=name_en.lower()),
     )
 
 
