@@ -153,3 +153,45 @@ def test_many_stations_render_in_batches_with_one_header_per_family() -> None:
     fams = {m.name: m for m in text_string_to_metric_families(page)}
     assert len(fams["pantau_station_up"].samples) == 2500
     assert len(fams["pantau_peripheral_present"].samples) == 1300 * 4
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "metrics.txt"
+
+
+def golden_snapshot() -> Snapshot:
+    """Three stations at a fixed clock: the golden state_full fixture, never reported, offline."""
+    from pantau.inventory import parse_inventory
+
+    inv = parse_inventory(
+        "station,provinsi,kabkota,kecamatan,device_classes\n"
+        "3310-juwiring-01,33,3310,Juwiring,fingerprint;iris;camera;signature\n"
+        "3310-cawas-01,33,3310,Cawas,fingerprint;iris;camera;signature\n"
+        "3310-bayat-01,33,3310,Bayat,fingerprint\n"
+    )
+    f = Fleet(inventory=inv, device_classes=("fingerprint", "iris", "camera", "signature"))
+    base = "pantau/v1/33/3310/3310-juwiring-01/"
+    f.ingest(base + "state", (FIXTURES / "state_full.json").read_bytes(), T0)
+    f.ingest(base + "event", (FIXTURES / "event_peripheral_removed.json").read_bytes(), T0)
+    bayat = inv[2]
+    f.ingest(
+        "pantau/v1/33/3310/3310-bayat-01/state",
+        wire.encode(make_state(bayat, seq=5, ts=T0 + 2.5)),
+        T0,
+    )
+    will = wire.Status(
+        station="3310-bayat-01", agent_version="0.1.0", session="s1", seq=0, ts=T0, status="offline"
+    )
+    f.ingest("pantau/v1/33/3310/3310-bayat-01/status", wire.encode(will), T0 + 1)
+    f.ingest("pantau/v1/33/3310/3310-bayat-01/state", b"[", T0 + 1)
+    f.set_connected(True)
+    return f.snapshot(T0 + 5)
+
+
+def test_golden_exposition() -> None:
+    """The page for a small fixed fleet, byte for byte (regenerate with PANTAU_REGEN_GOLDEN=1)."""
+    import os
+
+    page = Renderer(process_metrics=False).render(golden_snapshot()).decode()
+    if os.environ.get("PANTAU_REGEN_GOLDEN"):
+        GOLDEN.write_text(page)
+    assert page == GOLDEN.read_text()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from collector import fleet as fl
 from collector.fleet import Fleet, station_status, summarize
@@ -352,3 +354,43 @@ def test_summary_counts_ready_stations() -> None:
     f.ingest(topic(), state(), T0)
     s = summarize(f.snapshot(T0))
     assert (s.total, s.up, s.ready, s.never_reported, s.in_inventory) == (2, 1, 1, 1, 2)
+
+
+# --------------------------------------------------------------------------- properties
+
+_TOPICS = hs.sampled_from(
+    [
+        topic(),
+        topic(kind="status"),
+        topic(kind="event"),
+        topic("3399-x-1", kab="3399"),
+        "pantau/v1/x",
+        "#",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    hs.lists(
+        hs.tuples(
+            _TOPICS,
+            hs.one_of(
+                hs.binary(max_size=300),
+                hs.sampled_from([state(), status("online"), status("offline", seq=0)]),
+            ),
+            hs.booleans(),
+        ),
+        max_size=20,
+    )
+)
+def test_ingest_never_raises_and_counts_every_message(msgs: list[tuple[str, bytes, bool]]) -> None:
+    f = make(max_unknown_stations=0)
+    accepted = 0
+    for t, payload, retained in msgs:
+        if f.ingest(t, payload, T0, retained=retained) == "":
+            accepted += 1
+    snap = f.snapshot(T0)
+    assert snap.received_total == len(msgs)
+    assert sum(snap.rejected.values()) == len(msgs) - accepted
+    assert {v.station for v in snap.stations} == {JUW, "3310-bayat-01"}
