@@ -95,6 +95,7 @@ class Runner:
 
     def __init__(self) -> None:
         self._workers: dict[str, _Worker] = {}
+        self._lock = threading.Lock()  # rounds of different checks may run on two threads
 
     def running(self, name: str) -> bool:
         """True while a check's last job has not returned (it is running or hung)."""
@@ -112,9 +113,10 @@ class Runner:
     def run(self, checks: Sequence[Check]) -> list[Outcome]:
         start = time.perf_counter()
         jobs: list[tuple[Check, _Job | None]] = []
-        for check in checks:
-            worker = self._worker(check)
-            jobs.append((check, None if worker.busy else worker.submit()))
+        with self._lock:
+            for check in checks:
+                worker = self._worker(check)
+                jobs.append((check, None if worker.busy else worker.submit()))
         outcomes = []
         for check, job in jobs:
             if job is None:
@@ -135,6 +137,7 @@ class Runner:
 
     def close(self) -> None:
         """Let idle workers end (a hung one ends when its check returns; threads are daemons)."""
-        for worker in self._workers.values():
-            worker.jobs.put(None)
-        self._workers.clear()
+        with self._lock:
+            for worker in self._workers.values():
+                worker.jobs.put(None)
+            self._workers.clear()

@@ -54,6 +54,9 @@ from pantau import wire
 from pantau.wire import EventKind
 
 BASELINE_KEY: Final = "baseline"
+#: Checks that wait on the network: the service runs them on their own thread so a login
+#: server that times out never delays the report of an unplugged device.
+BACKGROUND_CHECKS: Final = frozenset({"login"})
 #: After a hotplug event: wait this long for the burst of uevents to end, then look.
 HOTPLUG_SETTLE_S: Final = 0.05
 #: ... and look once more a little later (libusb's device list can lag udev by milliseconds).
@@ -154,6 +157,8 @@ class Agent:
         self._baseline = self._load_baseline()
         self._wake = threading.Event()
         self._usb_changed = threading.Event()
+        self._round_lock = threading.Lock()
+        self._background: threading.Thread | None = None
 
     # ------------------------------------------------------------------ payloads
 
@@ -239,6 +244,10 @@ class Agent:
         """Run the named checks (default all), update state, spool events, publish if due."""
         wanted = list(self.checks) if names is None else [n for n in names if n in self.checks]
         outcomes = self._runner.run([self.checks[n] for n in wanted])
+        with self._round_lock:  # a login round may finish while a usb round does
+            return self._apply(wanted, outcomes)
+
+    def _apply(self, wanted: list[str], outcomes: list[Outcome]) -> wire.State:
         for o in outcomes:
             self._findings[o.name] = o.findings
             self._outcomes[o.name] = o
@@ -328,6 +337,8 @@ class Agent:
         """Stop hotplug, publish the orderly offline, disconnect, close the spool."""
         if self.hotplug is not None:
             self.hotplug.stop()
+        if self._background is not None:  # let a login round finish before the spool closes
+            self._background.join(max(c.timeout_s for c in self.checks.values()))
         if self.publisher is not None:
             self.publisher.stop()
         self._runner.close()
@@ -356,13 +367,20 @@ class Agent:
                         recheck_at = None
                     if "usb" not in names:
                         names.insert(0, "usb")
+                slow = [n for n in names if n in BACKGROUND_CHECKS]
+                if slow:
+                    names = [n for n in names if n not in BACKGROUND_CHECKS]
+                    self._round_in_background(slow)
+                    for n in slow:
+                        due[n] = now + self._interval(n)
                 if names:
                     self.round(names)
                     done = time.monotonic()
                     for n in names:
                         due[n] = done + self._interval(n)
                 elif self._state is not None:
-                    self._maybe_publish(self._state)
+                    with self._round_lock:
+                        self._maybe_publish(self._state)
                 wake_at = min(
                     [*due.values(), self._published_at + self.cfg.intervals.state_s]
                     + ([recheck_at] if recheck_at is not None else [])
@@ -373,6 +391,15 @@ class Agent:
                 self._wait(stop, max(0.0, wake_at - time.monotonic()))
         finally:
             self.close()
+
+    def _round_in_background(self, names: list[str]) -> None:
+        """Run a round of slow checks on its own thread (skipped while the last one runs)."""
+        if self._background is not None and self._background.is_alive():
+            return
+        self._background = threading.Thread(
+            target=self.round, args=(names,), name="round-" + "-".join(names), daemon=True
+        )
+        self._background.start()
 
     def _wait(self, stop: threading.Event, timeout: float) -> None:
         # Wake on hotplug or stop; stop has no callback hook, so wait in short slices for it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +157,45 @@ def test_missing_libusb_in_run_is_a_failed_check_not_a_crash(tmp_path: Path) -> 
         assert kinds == [(EventKind.CHECK_FAILED, "usb")]  # not "camera removed": unknown
     finally:
         agent.close()
+
+
+def test_a_slow_login_probe_does_not_delay_a_usb_change(tmp_path: Path) -> None:
+    release = threading.Event()
+    entered = threading.Event()
+
+    def stuck_prober(settings: Any) -> wire.Probe:
+        entered.set()
+        release.wait(10)  # the login server does not answer
+        return wire.Probe(target=settings.name, kind=settings.kind, up=False, duration_s=5.0)
+
+    usb = SimulatedUsb([CAMERA])
+    agent = build_agent(
+        cfg(tmp_path),
+        usb_reader=usb,
+        hotplug=usb,
+        host_reader=SimulatedHost(),
+        prober=stuck_prober,
+        connect=False,
+    )
+    stop = threading.Event()
+    loop = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+    loop.start()
+    try:
+        assert entered.wait(10)
+        deadline = time.monotonic() + 10
+        while agent.state is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        usb.unplug(0x04A9)
+        while time.monotonic() < deadline:
+            state = agent.state
+            if state is not None and state.peripherals and not state.peripherals[0].present:
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the unplug waited for the login probe")
+        assert not release.is_set()  # the probe is still hanging
+    finally:
+        release.set()
+        stop.set()
+        agent.wake()
+        loop.join(15)
