@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterable, Sequence
-from typing import Final, Literal, NamedTuple
+from collections.abc import Callable, Iterable, Sequence
+from typing import Final, Literal, NamedTuple, TypeVar
 
 from pantau import wire
 from pantau.inventory import InventoryEntry
 
+_T = TypeVar("_T")
 OVER_CAP: Final = "over_cap"
 STALE_SESSION: Final = "stale_session"
 STALE_WILL: Final = "stale_will"
@@ -134,34 +135,45 @@ def label_set(station: str, provinsi: str, kabkota: str, kecamatan: str) -> str:
     )
 
 
+def _unique(items: tuple[_T, ...], key: Callable[[_T], str]) -> tuple[_T, ...]:
+    """``items`` without repeated keys, at most :data:`MAX_PER_STATION` (the usual case: as is)."""
+    if len(items) <= MAX_PER_STATION and len({key(i) for i in items}) == len(items):
+        return items
+    seen: dict[str, _T] = {}
+    for item in items:
+        if len(seen) < MAX_PER_STATION:
+            seen.setdefault(key(item), item)
+    return tuple(seen.values())
+
+
 def _report(msg: wire.State) -> Report:
     intern = sys.intern
-    probes: list[tuple[str, bool, float, str]] = []
-    targets: set[str] = set()
-    for p in msg.probes:
-        if p.target not in targets and len(targets) < MAX_PER_STATION:
-            targets.add(p.target)
-            probes.append((intern(p.target), p.up, p.duration_s, intern(p.reason)))
     host = msg.host
-    disks: list[tuple[str, int, int]] = []
-    if host is not None:
-        mounts: set[str] = set()
-        for d in host.disks:
-            if d.mount not in mounts and len(mounts) < MAX_PER_STATION:
-                mounts.add(d.mount)
-                disks.append((intern(d.mount), d.free_bytes, d.size_bytes))
+    disks: tuple[tuple[str, int, int], ...] = ()
+    if host is not None and host.disks:
+        disks = tuple(
+            [
+                (intern(d.mount), d.free_bytes, d.size_bytes)
+                for d in _unique(host.disks, lambda d: d.mount)
+            ]
+        )
     return Report(
-        agent_version=intern(msg.agent_version),
-        os=intern(msg.os),
-        ts=msg.ts,
-        interval_s=msg.interval_s,
-        probes=tuple(probes),
-        host=None
+        intern(msg.agent_version),
+        intern(msg.os),
+        msg.ts,
+        msg.interval_s,
+        tuple(
+            [
+                (intern(p.target), p.up, p.duration_s, intern(p.reason))
+                for p in _unique(msg.probes, lambda p: p.target)
+            ]
+        ),
+        None
         if host is None
         else (host.cpu_ratio, host.mem_available_bytes, host.mem_total_bytes, host.boot_ts),
-        disks=tuple(disks),
-        failed_checks=tuple((intern(c.name), intern(c.reason)) for c in msg.checks if not c.ok),
-        spool_queued=msg.spool.queued,
+        disks,
+        tuple([(intern(c.name), intern(c.reason)) for c in msg.checks if not c.ok]),
+        msg.spool.queued,
     )
 
 

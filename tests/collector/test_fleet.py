@@ -394,3 +394,28 @@ def test_ingest_never_raises_and_counts_every_message(msgs: list[tuple[str, byte
     assert snap.received_total == len(msgs)
     assert sum(snap.rejected.values()) == len(msgs) - accepted
     assert {v.station for v in snap.stations} == {JUW, "3310-bayat-01"}
+
+
+def test_probe_targets_and_mounts_are_unique_and_bounded() -> None:
+    f = make()
+    probes = tuple(
+        wire.Probe(target=f"t{i % 20}", kind="tcp", up=True, duration_s=float(i)) for i in range(40)
+    )
+    disks = tuple(wire.Disk(mount=m, free_bytes=1, size_bytes=2) for m in ("C:\\", "C:\\", "D:\\"))
+    host = wire.Host(
+        cpu_ratio=0.1,
+        mem_available_bytes=1,
+        mem_total_bytes=2,
+        boot_ts=T0,
+        agent_start_ts=T0,
+        disks=disks,
+    )
+    msg = wire.State(
+        station=JUW, agent_version="1", session="A", seq=1, ts=T0, probes=probes, host=host
+    )
+    assert f.ingest(topic(), wire.encode(msg), T0) == ""
+    report = view(f).report
+    assert report is not None
+    assert [p[0] for p in report.probes] == [f"t{i}" for i in range(16)]
+    assert report.probes[0][2] == 0.0  # the first occurrence wins
+    assert [d[0] for d in report.disks] == ["C:\\", "D:\\"]
