@@ -155,13 +155,18 @@ def stream(stations: int, rounds: int) -> list[tuple[str, bytes]]:
 # --------------------------------------------------------------------------- the collector child
 
 
-def collector_child(port: int, stations: int, qos: int) -> int:
+def collector_child(port: int, stations: int, qos: int, protocol: str) -> int:
     from collector.config import from_dict
     from collector.service import Collector
 
     cfg = from_dict(
         {
-            "mqtt": {"port": port, "qos": qos, "client_id": f"bench-collector-{os.getpid()}"},
+            "mqtt": {
+                "port": port,
+                "qos": qos,
+                "protocol": protocol,
+                "client_id": f"bench-collector-{os.getpid()}",
+            },
             "http": {"port": 0},
             "log_level": "warning",
         }
@@ -195,10 +200,12 @@ def collector_child(port: int, stations: int, qos: int) -> int:
     return 0
 
 
-def start_collector(port: int, stations: int, qos: int) -> tuple[subprocess.Popen[str], int]:
+def start_collector(
+    port: int, stations: int, qos: int, protocol: str = "5"
+) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
         [sys.executable, __file__, "--child-collector", str(port), "--stations", str(stations),
-         "--collector-qos", str(qos)],
+         "--collector-qos", str(qos), "--collector-protocol", protocol],
         stdout=subprocess.PIPE,
         text=True,
     )  # fmt: skip
@@ -306,13 +313,16 @@ def main() -> int:
     p.add_argument("--stations", type=int, default=20000)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--collector-qos", type=int, default=1, choices=(0, 1))
+    p.add_argument("--collector-protocol", default="5", choices=("5", "3.1.1"))
     p.add_argument("--peer-venv", type=Path, default=Path("/tmp/mqtt-exporter-venv"))
     p.add_argument("--install-peer", action="store_true")
     p.add_argument("--skip-peer", action="store_true")
     p.add_argument("--child-collector", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child_collector:
-        return collector_child(args.child_collector, args.stations, args.collector_qos)
+        return collector_child(
+            args.child_collector, args.stations, args.collector_qos, args.collector_protocol
+        )
     peer = not args.skip_peer
     if peer and not (args.peer_venv / "bin" / "mqtt-exporter").exists():
         if not args.install_peer:
@@ -331,8 +341,8 @@ def main() -> int:
     size = sum(len(m[1]) for m in messages) / len(messages)
     print(
         f"python {sys.version.split()[0]}; {args.stations} stations x {args.rounds} rounds ="
-        f" {len(messages)} states of {size:.0f} B; publisher QoS 1; collector QoS"
-        f" {args.collector_qos}, mqtt-exporter QoS 0"
+        f" {len(messages)} states of {size:.0f} B; publisher QoS 1; collector MQTT"
+        f" {args.collector_protocol} QoS {args.collector_qos}, mqtt-exporter MQTT 3.1.1 QoS 0"
     )
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -342,13 +352,17 @@ def main() -> int:
                 "collector",
                 broker.port,
                 messages,
-                lambda: start_collector(broker.port, args.stations, args.collector_qos),
+                lambda: start_collector(
+                    broker.port, args.stations, args.collector_qos, args.collector_protocol
+                ),
             )
             results["collector+scrapes"] = run_steady(
                 "collector",
                 broker.port,
                 messages,
-                lambda: start_collector(broker.port, args.stations, args.collector_qos),
+                lambda: start_collector(
+                    broker.port, args.stations, args.collector_qos, args.collector_protocol
+                ),
                 scrape=True,
             )
             if peer:
@@ -386,7 +400,9 @@ def main() -> int:
         try:
             burst = messages[: args.stations]
             publish_all(broker.port, burst, retain=True)
-            proc, _ = start_collector(broker.port, args.stations, args.collector_qos)
+            proc, _ = start_collector(
+                broker.port, args.stations, args.collector_qos, args.collector_protocol
+            )
             time.sleep(0.5)
             wait_idle(proc.pid)
             r = stop_collector(proc)
