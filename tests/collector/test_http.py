@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 import shutil
 import ssl
 import subprocess
@@ -221,5 +222,6 @@ def test_board_screenshot_in_headless_chromium(collector: Collector, tmp_path: P
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 20_000  # a blank or error page compresses to a few KB
-    keep = Path("/tmp/pantau-board.png")
-    keep.write_bytes(data)  # for a person to look at after the run
+    keep = os.environ.get("PANTAU_BOARD_SCREENSHOT")
+    if keep:  # e.g. PANTAU_BOARD_SCREENSHOT=/tmp/board.png, to look at it after the run
+        Path(keep).write_bytes(data)
