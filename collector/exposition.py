@@ -60,6 +60,11 @@ STATION_FAMILIES: Final[tuple[tuple[str, str, str], ...]] = (
     ),
     ("pantau_login_up", "gauge", "1 if the login service probe succeeded."),
     ("pantau_login_probe_duration_seconds", "gauge", "Duration of the last login service probe."),
+    (
+        "pantau_login_probe_info",
+        "gauge",
+        "Reason of the last login service probe (ok or why it failed); always 1.",
+    ),
     ("pantau_host_cpu_usage_ratio", "gauge", "CPU usage of the station PC (0-1)."),
     ("pantau_host_memory_available_bytes", "gauge", "Available memory of the station PC."),
     ("pantau_host_memory_total_bytes", "gauge", "Total memory of the station PC."),
@@ -189,6 +194,17 @@ def _login_duration(views: Views, _now: float, _stale: float) -> str:
     )
 
 
+def _login_info(views: Views, _now: float, _stale: float) -> str:
+    return "".join(
+        [
+            f'pantau_login_probe_info{{{v.labels},target="{escape_label(t)}",reason="{why}"}} 1\n'
+            for v in views
+            if (r := v.report) is not None
+            for t, _, _, why in r.probes
+        ]
+    )
+
+
 def _host(index: int, name: str) -> Callable[[Views, float, float], str]:
     def family(views: Views, _now: float, _stale: float) -> str:
         return "".join(
@@ -244,6 +260,7 @@ _FAMILY_TEXT: Final[tuple[Callable[[Views, float, float], str], ...]] = (
     _change,
     _login_up,
     _login_duration,
+    _login_info,
     _host(0, "pantau_host_cpu_usage_ratio"),
     _host(1, "pantau_host_memory_available_bytes"),
     _host(2, "pantau_host_memory_total_bytes"),

@@ -27,6 +27,7 @@ Rules (DESIGN.md, wire contract v1):
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -54,6 +55,11 @@ STATION_STATUSES: Final[tuple[StationStatus, ...]] = ("up", "offline", "stale", 
 _MAX_SESSIONS: Final = 4
 #: At most this many probe targets and disk mounts per station are kept (bounded series).
 MAX_PER_STATION: Final = 16
+#: Distinct probe ``reason`` values (a label of ``pantau_login_probe_info``) accepted fleet-wide;
+#: the agent's enumeration has 13. Later new values, and values that are not lower-case words,
+#: are exported as ``other``.
+MAX_PROBE_REASONS: Final = 32
+_REASON_RE: Final = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 class Report(NamedTuple):
@@ -146,7 +152,7 @@ def _unique(items: tuple[_T, ...], key: Callable[[_T], str]) -> tuple[_T, ...]:
     return tuple(seen.values())
 
 
-def _report(msg: wire.State) -> Report:
+def _report(msg: wire.State, reason_of: Callable[[str], str]) -> Report:
     intern = sys.intern
     host = msg.host
     disks: tuple[tuple[str, int, int], ...] = ()
@@ -164,7 +170,7 @@ def _report(msg: wire.State) -> Report:
         msg.interval_s,
         tuple(
             [
-                (intern(p.target), p.up, p.duration_s, intern(p.reason))
+                (intern(p.target), p.up, p.duration_s, reason_of(p.reason))
                 for p in _unique(msg.probes, lambda p: p.target)
             ]
         ),
@@ -317,6 +323,17 @@ class Fleet:
         self.rejected: dict[str, int] = dict.fromkeys(REJECT_REASONS, 0)
         self.seq_gaps_total = 0
         self.mqtt_connected = False
+        self._reasons: dict[str, str] = {"ok": "ok"}
+
+    def _probe_reason(self, reason: str) -> str:
+        """A bounded, label-safe version of a probe's reason (see :data:`MAX_PROBE_REASONS`)."""
+        known = self._reasons.get(reason)
+        if known is not None:
+            return known
+        if len(self._reasons) >= MAX_PROBE_REASONS or not _REASON_RE.match(reason):
+            return "other"
+        self._reasons[reason] = reason = sys.intern(reason)
+        return reason
 
     # ------------------------------------------------------------------ ingest (hot path)
 
@@ -425,7 +442,7 @@ class Fleet:
             online, reason = True, ""
         track.state_seq = msg.seq
         track.max_seq = max(track.max_seq, msg.seq)
-        report = _report(msg)
+        report = _report(msg, self._probe_reason)
         periph_hash = hash(msg.peripherals)
         if periph_hash == track.periph_hash and view.presence:
             presence = view.presence

@@ -43,6 +43,7 @@ class FleetCollector(Collector):
             "pantau_peripheral_last_change_timestamp_seconds": ["device_class"],
             "pantau_login_up": ["target"],
             "pantau_login_probe_duration_seconds": ["target"],
+            "pantau_login_probe_info": ["target", "reason"],
             "pantau_host_disk_free_bytes": ["mount"],
             "pantau_host_disk_size_bytes": ["mount"],
             "pantau_station_events_total": ["kind"],
@@ -65,9 +66,10 @@ class FleetCollector(Collector):
                 fam["pantau_peripheral_last_change_timestamp_seconds"].add_metric(
                     [*base, cls], p.since
                 )
-            for target, up, duration, _ in report.probes:
+            for target, up, duration, reason in report.probes:
                 fam["pantau_login_up"].add_metric([*base, target], 1 if up else 0)
                 fam["pantau_login_probe_duration_seconds"].add_metric([*base, target], duration)
+                fam["pantau_login_probe_info"].add_metric([*base, target, reason], 1)
             if report.host is not None:
                 cpu, available, total, boot = report.host
                 fam["pantau_host_cpu_usage_ratio"].add_metric(base, cpu)

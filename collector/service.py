@@ -21,7 +21,12 @@ from collector.fleet import Fleet, Snapshot, Summary, summarize
 from collector.http import HttpServer
 from collector.mqtt import MqttIngest
 from pantau.config import ConfigError, read_secret, readable_by_others
-from pantau.inventory import InventoryEntry, InventoryError, load_inventory
+from pantau.inventory import (
+    InventoryEntry,
+    InventoryError,
+    entries_for_filters,
+    load_inventory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,16 @@ class Collector:
         self.clock = clock
         fleet_cfg = config.fleet
         entries = read_inventory(fleet_cfg.inventory) if inventory is None else inventory
+        # A shard exports only the inventory stations its topic filters can hear from, so every
+        # shard can be given the whole (national) inventory.
+        mine = entries_for_filters(entries, config.mqtt.topics)
+        if len(mine) < len(entries):
+            log.info(
+                "%d of %d inventory stations are outside mqtt.topics and not exported",
+                len(entries) - len(mine),
+                len(entries),
+            )
+        entries = mine
         self.fleet = Fleet(
             inventory=entries,
             device_classes=fleet_cfg.device_classes,

@@ -419,3 +419,30 @@ def test_probe_targets_and_mounts_are_unique_and_bounded() -> None:
     assert [p[0] for p in report.probes] == [f"t{i}" for i in range(16)]
     assert report.probes[0][2] == 0.0  # the first occurrence wins
     assert [d[0] for d in report.disks] == ["C:\\", "D:\\"]
+
+
+def test_probe_reasons_are_bounded_label_values() -> None:
+    f = make()
+
+    def send(seq: int, reasons: list[str]) -> list[str]:
+        probes = tuple(
+            wire.Probe(target=f"t{i}", kind="tcp", up=False, duration_s=1.0, reason=r)
+            for i, r in enumerate(reasons)
+        )
+        msg = wire.State(station=JUW, agent_version="1", session="A", seq=seq, ts=T0, probes=probes)
+        assert f.ingest(topic(), wire.encode(msg), T0) == ""
+        report = view(f).report
+        assert report is not None
+        return [p[3] for p in report.probes]
+
+    assert send(1, ["ok", "timeout", "Bad Reason!", "x" * 40]) == [
+        "ok",
+        "timeout",
+        "other",
+        "other",
+    ]
+    # "ok" and "timeout" are known; 30 more distinct values fill the vocabulary of 32.
+    extra = [f"r{i}" for i in range(31)]
+    assert send(2, extra[:15]) == extra[:15]
+    assert send(3, extra[15:30]) == extra[15:30]
+    assert send(4, [extra[30], "timeout", "r3"]) == ["other", "timeout", "r3"]

@@ -210,3 +210,13 @@ def test_an_exception_in_the_message_callback_is_counted_not_raised(
         monkeypatch.setattr(c.fleet, "ingest", real)
         pub.publish(topic(JUW), state(JUW, seq=3))  # paho's thread survived
         assert c.wait_until(lambda c: stations(c)[JUW]["status"] == "up", 10)
+
+
+def test_a_shard_exports_only_the_inventory_its_filters_cover(mosquitto: Mosquitto) -> None:
+    from collector_support import inventory
+
+    from pantau.inventory import InventoryEntry
+
+    national = [*inventory(), InventoryEntry("3401-x-01", "34", "3401", "X", ("camera",))]
+    with running(mosquitto, inv=national, mqtt={"topics": ["pantau/v1/34/#"]}) as c:
+        assert [v.station for v in c.snapshot().stations] == ["3401-x-01"]
