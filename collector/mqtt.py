@@ -23,9 +23,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from collector.config import MqttConfig
-from collector.fleet import INTERNAL_ERROR, Fleet
+from collector.fleet import INTERNAL_ERROR, STALE_SESSION, STALE_WILL, Fleet
 
 log = logging.getLogger(__name__)
+#: Rejections that are normal protocol life (late wills), not worth a log line.
+_QUIET = frozenset({STALE_SESSION, STALE_WILL})
 
 
 class _RateLimited:
@@ -69,6 +71,7 @@ class MqttIngest:
         self._stopping = False
         self.subscribe_failures = 0
         self._errors = _RateLimited()
+        self._rejections = _RateLimited()
         v5 = cfg.protocol == "5"
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -158,10 +161,18 @@ class MqttIngest:
 
     def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
         try:
-            payload = cast(
-                bytes, msg.payload
-            )  # bytes from the network (bytearray only if a user set one)
-            self.fleet.ingest(msg.topic, payload, self.clock(), retained=msg.retain)
+            # bytes from the network (a bytearray only if a user set one)
+            payload = cast(bytes, msg.payload)
+            reason = self.fleet.ingest(msg.topic, payload, self.clock(), retained=msg.retain)
+            if reason and reason not in _QUIET:
+                suppressed = self._rejections.allow()
+                if suppressed is not None:
+                    log.info(
+                        "rejected a message on %.200r: %s (%d other rejections not logged)",
+                        msg.topic,
+                        reason,
+                        suppressed,
+                    )
         except Exception:
             self.fleet.count_rejection(INTERNAL_ERROR)
             suppressed = self._errors.allow()

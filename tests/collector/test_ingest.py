@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 
@@ -19,7 +20,8 @@ def received(n: int):  # type: ignore[no-untyped-def]
     return lambda c: c.snapshot().received_total >= n
 
 
-def test_reports_and_rejections_over_real_mqtt(mosquitto: Mosquitto) -> None:
+def test_reports_and_rejections_over_real_mqtt(mosquitto: Mosquitto, caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.INFO, logger="collector.mqtt")
     with running(mosquitto, fleet={"max_unknown_stations": 1}) as c, publisher(mosquitto) as pub:
         pub.publish(topic(JUW), state(JUW), retain=True)
         pub.publish(topic(JUW), b"{not json")
@@ -45,6 +47,14 @@ def test_reports_and_rejections_over_real_mqtt(mosquitto: Mosquitto) -> None:
         assert st[JUW]["status"] == "up"
         assert st["3399-x-01"]["inventory"] is False
         assert st["3310-bayat-01"]["status"] == "never_reported"
+        # One log line names the first rejection; the rest are counted, not logged (rate limit).
+        rejected = [
+            r.getMessage() for r in caplog.records if "rejected a message" in r.getMessage()
+        ]
+        assert rejected == [
+            "rejected a message on 'pantau/v1/33/3310/3310-juwiring-01/state': bad_json"
+            " (0 other rejections not logged)"
+        ]
 
 
 def _agent_with_will(broker: Mosquitto, station: str, session: str) -> paho.Client:
