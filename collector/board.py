@@ -69,46 +69,86 @@ def _tile(view: StationView, now: float, stale: float) -> str:
     )
 
 
-def render_board(snapshot: Snapshot, *, refresh_s: int = 15, title: str = "pantau") -> str:
-    """The whole page."""
+def render_board(
+    snapshot: Snapshot,
+    *,
+    refresh_s: int = 15,
+    title: str = "pantau",
+    kabkota: str = "",
+    max_tiles: int = 3000,
+) -> str:
+    """The whole page; ``kabkota`` limits it to one kabupaten/kota.
+
+    Above ``max_tiles`` stations the fleet section shows one summary row per kabupaten/kota
+    (linking to its own board), first, instead of a tile per station, and the problem list is cut
+    at ``max_tiles`` entries: a national board stays readable and small.
+    """
     now, stale = snapshot.now, snapshot.stale_after_intervals
-    s = summarize(snapshot)
+    views = [v for v in snapshot.stations if v.kabkota == kabkota] if kabkota else snapshot.stations
+    s = summarize(snapshot._replace(stations=views))
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now))
     refresh = f'<meta http-equiv="refresh" content="{refresh_s}">' if refresh_s else ""
-    faults = [v for v in snapshot.stations if problems(v, now, stale)]
+    faults = [v for v in views if problems(v, now, stale)]
     fault_ids = {v.station for v in faults}
     mqtt = "" if snapshot.mqtt_connected else ' · <b style="color:#ff8f73">MQTT disconnected</b>'
+    scope = (
+        f" · kabupaten/kota {escape(kabkota)} (<a href=/ style=color:#9fc>all</a>)"
+        if kabkota
+        else ""
+    )
     out = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         f"<title>{escape(title)}: {s.ready}/{s.total} ready</title>{refresh}",
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
         f"<style>{_CSS}</style></head><body>",
-        f"<header><h1>{escape(title)} · fleet board</h1><div class=sum>",
+        f"<header><h1>{escape(title)} · fleet board{scope}</h1><div class=sum>",
         f"<span><b>{s.ready}</b> / {s.total} ready</span>",
         f"<span><b>{s.total - s.ready}</b> with problems</span>",
         f"<span><b>{s.offline + s.stale}</b> down</span>",
         f"<span><b>{s.never_reported}</b> never reported</span>",
         f"</div><div class=muted>{stamp}{mqtt}</div></header><main>",
     ]
+    stations = sorted(views, key=lambda v: (v.provinsi, v.kabkota, v.kecamatan, v.station))
+    groups = groupby(stations, key=lambda v: (v.provinsi, v.kabkota))
+    if len(views) > max_tiles:
+        out.append("<h2>Kabupaten/kota</h2><table>")
+        out.append(
+            "<tr><th>Provinsi</th><th>Kabupaten/kota</th><th>Ready</th><th>Problems</th></tr>"
+        )
+        for (provinsi, kab), group in groups:
+            members = list(group)
+            bad = sum(1 for v in members if v.station in fault_ids)
+            cls = "bad" if bad else "ok"
+            out.append(
+                f"<tr><td>{escape(provinsi)}</td><td class=kec>"
+                f'<a href="/?kabkota={escape(kab)}">{escape(kab)}</a></td>'
+                f'<td><span class="dot {cls}"></span>{len(members) - bad}/{len(members)}</td>'
+                f"<td>{bad}</td></tr>"
+            )
+        out.append("</table>")
     if faults:
         out.append(f"<h2>Problems ({len(faults)})</h2><table>")
         out.append("<tr><th>Kabupaten/kota</th><th>Kecamatan</th><th>Station</th></tr>")
+        shown = sorted(faults, key=lambda v: (v.kabkota, v.kecamatan, v.station))[:max_tiles]
         out.extend(
             f"<tr><td class=kab>{escape(v.kabkota)}</td><td class=kec>{escape(v.kecamatan)}</td>"
             f"<td>{_tile(v, now, stale)}</td></tr>"
-            for v in sorted(faults, key=lambda v: (v.kabkota, v.kecamatan, v.station))
+            for v in shown
         )
         out.append("</table>")
+        if len(faults) > len(shown):
+            out.append(
+                f"<p class=muted>... and {len(faults) - len(shown)} more: "
+                '<a href="/api/stations?problems=1">/api/stations?problems=1</a></p>'
+            )
     else:
         out.append('<h2 style="color:#1f8a3b">Every station is ready</h2>')
-    stations = sorted(
-        snapshot.stations, key=lambda v: (v.provinsi, v.kabkota, v.kecamatan, v.station)
-    )
-    for (provinsi, kabkota), group in groupby(stations, key=lambda v: (v.provinsi, v.kabkota)):
+    for (provinsi, kab), group in groups if len(views) <= max_tiles else ():
         members = list(group)
         bad = sum(1 for v in members if v.station in fault_ids)
         out.append(
-            f"<h2>Kabupaten/kota {escape(kabkota)} <span class=muted>(provinsi "
+            f'<h2><a href="/?kabkota={escape(kab)}" style="color:inherit">Kabupaten/kota '
+            f"{escape(kab)}</a> <span class=muted>(provinsi "
             f"{escape(provinsi)}; {len(members) - bad}/{len(members)} ready)</span></h2><table>"
         )
         for kecamatan, kec_group in groupby(members, key=lambda v: v.kecamatan):

@@ -19,6 +19,7 @@ import hmac
 import logging
 import ssl
 import threading
+import urllib.parse
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -80,14 +81,24 @@ def station_json(view: StationView, now: float, stale: float) -> dict[str, Any]:
     }
 
 
-def stations_json(snapshot: Snapshot) -> bytes:
+def stations_json(
+    snapshot: Snapshot, *, kabkota: str = "", station: str = "", problems_only: bool = False
+) -> bytes:
+    """``/api/stations[?kabkota=..][&station=..][&problems=1]``; the summary is of the selection."""
     now, stale = snapshot.now, snapshot.stale_after_intervals
+    views = [
+        v
+        for v in snapshot.stations
+        if (not kabkota or v.kabkota == kabkota)
+        and (not station or v.station == station)
+        and (not problems_only or problems(v, now, stale))
+    ]
     return msgspec.json.encode(
         {
             "generated_at": now,
-            "summary": summarize(snapshot)._asdict(),
+            "summary": summarize(snapshot._replace(stations=views))._asdict(),
             "mqtt_connected": snapshot.mqtt_connected,
-            "stations": [station_json(v, now, stale) for v in snapshot.stations],
+            "stations": [station_json(v, now, stale) for v in views],
         }
     )
 
@@ -223,7 +234,8 @@ def _make_handler(app: HttpServer) -> type[BaseHTTPRequestHandler]:
             self.do_GET()
 
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
+            path, _, query = self.path.partition("?")
+            params = {k: v[-1] for k, v in urllib.parse.parse_qs(query).items()}
             try:
                 if path == "/healthz":
                     self._send(200, b"ok\n", "text/plain; charset=utf-8")
@@ -239,10 +251,19 @@ def _make_handler(app: HttpServer) -> type[BaseHTTPRequestHandler]:
                 if path == "/metrics":
                     self._metrics()
                 elif path == "/api/stations":
-                    self._send(200, stations_json(app.snapshot()), "application/json")
+                    body = stations_json(
+                        app.snapshot(),
+                        kabkota=params.get("kabkota", ""),
+                        station=params.get("station", ""),
+                        problems_only=params.get("problems", "") in ("1", "true", "yes"),
+                    )
+                    self._send(200, body, "application/json")
                 elif path in ("/", "/index.html"):
                     page = render_board(
-                        app.snapshot(), refresh_s=app.cfg.board_refresh_s, title=app.title
+                        app.snapshot(),
+                        refresh_s=app.cfg.board_refresh_s,
+                        title=app.title,
+                        kabkota=params.get("kabkota", ""),
                     )
                     self._send(200, page.encode(), "text/html; charset=utf-8")
                 else:

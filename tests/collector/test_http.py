@@ -122,7 +122,7 @@ def test_board_lists_problems_first(collector: Collector) -> None:
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     assert '<meta http-equiv="refresh" content="15">' in page
     assert "<script" not in page
-    problems = page[page.index("<h2>Problems") : page.index("<h2>Kabupaten/kota")]
+    problems = page[page.index("<h2>Problems") : page.index("<h2><a href=\"/?kabkota=")]
     assert "3310-juwiring-01" in problems
     assert "iris missing; camera missing" in problems
     assert "never reported" in problems
@@ -225,3 +225,35 @@ def test_board_screenshot_in_headless_chromium(collector: Collector, tmp_path: P
     keep = os.environ.get("PANTAU_BOARD_SCREENSHOT")
     if keep:  # e.g. PANTAU_BOARD_SCREENSHOT=/tmp/board.png, to look at it after the run
         Path(keep).write_bytes(data)
+
+
+def test_api_filters(collector: Collector) -> None:
+    doc = json.loads(get(collector.url + "/api/stations?problems=1&kabkota=3310")[2])
+    names = sorted(s["station"] for s in doc["stations"])
+    assert names == [
+        "3310-cawas-01",
+        "3310-gantiwarno-01",
+        "3310-juwiring-01",
+        "3310-klaten-tengah-01",
+        "3310-trucuk-01",
+    ]
+    assert doc["summary"]["total"] == 5
+    one = json.loads(get(collector.url + "/api/stations?station=3310-bayat-01")[2])
+    assert [s["station"] for s in one["stations"]] == ["3310-bayat-01"]
+
+
+def test_board_for_one_kabkota(collector: Collector) -> None:
+    page = get(collector.url + "/?kabkota=3301")[2].decode()
+    assert "3301-kroya-01" in page
+    assert "3310-juwiring-01" not in page
+    assert "0 / 1 ready" in page.replace("<b>", "").replace("</b>", "")
+
+
+def test_big_fleets_get_a_summary_per_kabkota_instead_of_tiles(collector: Collector) -> None:
+    from collector.board import render_board
+
+    page = render_board(collector.snapshot(), max_tiles=3)
+    assert '<a href="/?kabkota=3310">3310</a>' in page
+    assert "<div class=tiles>" not in page
+    assert page.count("<tr><td class=kab>") == 3  # the problem list is cut at max_tiles
+    assert "... and 3 more" in page
