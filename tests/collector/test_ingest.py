@@ -230,3 +230,47 @@ def test_a_shard_exports_only_the_inventory_its_filters_cover(mosquitto: Mosquit
     national = [*inventory(), InventoryEntry("3401-x-01", "34", "3401", "X", ("camera",))]
     with running(mosquitto, inv=national, mqtt={"topics": ["pantau/v1/34/#"]}) as c:
         assert [v.station for v in c.snapshot().stations] == ["3401-x-01"]
+
+
+def test_pantau_collector_run_process(mosquitto: Mosquitto, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The console script as a real process: serves, ingests, stops on SIGTERM with exit 0."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from collector_support import INVENTORY_CSV
+    from harness import free_port
+
+    (tmp_path / "inv.csv").write_text(INVENTORY_CSV)
+    port = free_port()
+    cfg = tmp_path / "collector.toml"
+    cfg.write_text(
+        f'[mqtt]\nport = {mosquitto.port}\n[http]\nport = {port}\n[fleet]\ninventory = "inv.csv"\n'
+    )
+    script = Path(sys.executable).parent / "pantau-collector"
+    proc = subprocess.Popen(
+        [str(script), "run", "--config", str(cfg)], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if get(url + "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "collector process never served"
+            time.sleep(0.1)
+        with publisher(mosquitto) as pub:
+            pub.publish(topic(JUW), state(JUW), retain=True)
+        deadline = time.monotonic() + 20
+        while get(url + "/api/stations?station=" + JUW)[2].count(b'"status":"up"') != 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert f"pantau-collector: serving http://127.0.0.1:{port}" in err
