@@ -18,7 +18,8 @@ Rules (DESIGN.md, wire contract v1):
   an earlier connection and is rejected as ``stale_will``.
 - ``online`` is set by a birth, cleared by a will/shutdown, and set again by a *live* (not
   retained-replay) state or event newer than the offline message: a live message proves the agent
-  is connected, so a stuck retained ``offline`` cannot hide a working station.
+  is connected, so a stuck retained ``offline`` cannot hide a working station. A state of a new
+  session resets it to unknown (None): the previous session's status says nothing about it.
 - A station is up when it has a state, is not offline, and its last state arrived (collector
   clock) less than ``stale_after_intervals x interval_s`` ago.
 - Sequence gaps are counted between consecutive live messages of one connection.
@@ -438,7 +439,10 @@ class Fleet:
         gap = self._count_gap(track, msg.seq, retained)
         online = view.online
         reason = view.offline_reason
-        if online is False and not retained and msg.seq > track.offline_seq:
+        if kind == "new":
+            # A new agent process: the previous session's birth or will says nothing about it.
+            online, reason = None, ""
+        elif online is False and not retained and msg.seq > track.offline_seq:
             online, reason = True, ""
         track.state_seq = msg.seq
         track.max_seq = max(track.max_seq, msg.seq)

@@ -446,3 +446,20 @@ def test_probe_reasons_are_bounded_label_values() -> None:
     assert send(2, extra[:15]) == extra[:15]
     assert send(3, extra[15:30]) == extra[15:30]
     assert send(4, [extra[30], "timeout", "r3"]) == ["other", "timeout", "r3"]
+
+
+def test_a_new_session_does_not_inherit_the_previous_sessions_offline() -> None:
+    """Collector reconnects after missing B's birth; the broker's retained status is A's late will."""
+    f = make()
+    f.ingest(topic(kind="status"), status("online", session="A", seq=1), T0)
+    f.ingest(topic(), state(session="A", seq=2), T0)
+    f.ingest(topic(kind="status"), status("offline", session="A", seq=0), T0 + 1)
+    assert st(f, T0 + 1) == "offline"
+    f.ingest(topic(), state(session="B", seq=3), T0 + 60, retained=True)
+    assert (
+        f.ingest(
+            topic(kind="status"), status("offline", session="A", seq=0), T0 + 60, retained=True
+        )
+        == fl.STALE_SESSION
+    )
+    assert st(f, T0 + 60) == "up"
