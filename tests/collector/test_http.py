@@ -122,7 +122,7 @@ def test_board_lists_problems_first(collector: Collector) -> None:
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     assert '<meta http-equiv="refresh" content="15">' in page
     assert "<script" not in page
-    problems = page[page.index("<h2>Problems") : page.index("<h2><a href=\"/?kabkota=")]
+    problems = page[page.index("<h2>Problems") : page.index('<h2><a href="/?kabkota=')]
     assert "3310-juwiring-01" in problems
     assert "iris missing; camera missing" in problems
     assert "never reported" in problems
