@@ -452,7 +452,8 @@ def build_agent(
 ) -> Agent:
     """An :class:`Agent` with real parts unless given others.
 
-    ``usb_reader``/``host_reader``/``prober``: None -> pyusb, psutil, real network probes.
+    ``usb_reader``/``host_reader``/``prober``: None -> pyusb, /proc (Linux) or psutil, real
+    network probes.
     ``hotplug``: True -> udev on Linux when pyudev is available, else polling only; None or
     False -> polling only; or any :class:`Hotplug`. ``spool_path``: overrides ``spool.path``
     (``":memory:"`` for a simulation that needs no persistence). ``connect=False`` builds no
@@ -465,9 +466,9 @@ def build_agent(
 
         usb_reader = PyUsbReader(vendors={rule.vid for rule in cfg.devices})
     if host_reader is None:
-        from agent.checks.host import PsutilReader
+        from agent.checks.host import default_host_reader
 
-        host_reader = PsutilReader()
+        host_reader = default_host_reader()
     started = clock.time()
     checks = build_checks(cfg, usb_reader, host_reader, prober or default_prober, started)
     spool = Spool(spool_path or default_spool_path(cfg), cfg.spool.max_events, cfg.spool.max_bytes)
