@@ -16,16 +16,19 @@
 - ``usb_bus`` (function): :class:`harness.UsbBus` on the session's umockdev testbed;
   ``.plug(vid, pid, device_class=0, interface_class=None, manufacturer="", product="",
   serial="") -> syspath``, ``.unplug(syspath)``, ``.env``; devices left plugged are unplugged at
-  test end. Tests using it get the ``umockdev`` marker. pytest re-execs itself under
-  ``LD_PRELOAD=libumockdev-preload.so.0`` (``pytest_configure`` below), and the testbed is
-  created before the first test of a session that uses it, so libusb's (cached) context sees it:
+  test end, after a garbage collection that closes udev monitors the test dropped. Tests using it
+  get the ``umockdev`` marker. pytest re-execs itself under
+  ``LD_PRELOAD=libumockdev-preload.so.0`` (``pytest_configure`` below), and the testbed, then
+  pyusb's (cached) libusb context, are created before the first test of a session that uses it:
   never initialise libusb at import time. Without umockdev these tests skip with the reason,
-  except in CI (``CI=true``), where they fail.
+  except in CI (``CI=true``), where they fail. Uevent listeners are guarded as described in
+  :mod:`harness.usb` (a monitor left unread is detached with a ``UmockdevWarning``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -135,6 +138,7 @@ def umockdev_testbed() -> Iterator[Any]:
             pytest.fail(f"umockdev needed in CI: {reason}", pytrace=False)
         pytest.skip(f"umockdev unavailable: {reason}")
     testbed = umockdev.new_testbed()
+    umockdev.init_libusb(testbed.get_root_dir())
     try:
         yield testbed
     finally:
@@ -159,6 +163,9 @@ def usb_bus(umockdev_testbed: Any) -> Iterator[UsbBus]:
     try:
         yield bus
     finally:
+        # A udev monitor the test dropped (e.g. inside an agent in a reference cycle) is still
+        # open until collected; unread, it would fill up and make umockdev abort on a uevent.
+        gc.collect()
         bus.unplug_all()
 
 

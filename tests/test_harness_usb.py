@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 from harness import UsbBus
 from harness.procs import wait_for
-from harness.usb import DISABLE_ENV, REEXEC_GUARD, config_descriptor, device_descriptor
+from harness.usb import (
+    DISABLE_ENV,
+    REEXEC_GUARD,
+    UmockdevWarning,
+    config_descriptor,
+    device_descriptor,
+)
 
 FINGERPRINT = (0x27C6, 0x5395)  # vendor-specific interface, as most fingerprint readers
 CAMERA = (0x046D, 0x0825)  # misc device class 0xEF, video interface 0x0E
@@ -91,6 +100,91 @@ def test_pyudev_monitor_reports_add_and_remove(usb_bus: UsbBus) -> None:
     assert removed is not None
     assert removed.action == "remove"
     assert removed.sys_path == syspath
+
+
+def test_a_monitor_left_unread_does_not_stop_the_bus(
+    usb_bus: UsbBus, recwarn: pytest.WarningsRecorder
+) -> None:
+    """umockdev 0.17 aborts the process when a listener's queue (11 datagrams) is full; the bus
+    detaches such a listener instead, and every other listener keeps getting every uevent."""
+    import pyudev
+
+    usb_bus.drain_s = 0.2
+    context = pyudev.Context()
+    unread = pyudev.Monitor.from_netlink(context)  # as a monitor whose thread stopped
+    unread.start()
+    live = pyudev.Monitor.from_netlink(context)
+    live.filter_by("usb", device_type="usb_device")
+    live.start()
+
+    for _ in range(4):  # 4 uevents a cycle (device + interface): 16 > 11
+        syspath = usb_bus.plug(*FINGERPRINT)
+        added = live.poll(timeout=5)
+        assert (added.action, added.sys_path) == ("add", syspath)
+        wait_for(lambda: (*FINGERPRINT, 0) in _ids(), timeout=5, what="pyusb sees plug")
+        usb_bus.unplug(syspath)
+        removed = live.poll(timeout=5)
+        assert (removed.action, removed.sys_path) == ("remove", syspath)
+        wait_for(lambda: (*FINGERPRINT, 0) not in _ids(), timeout=5, what="pyusb sees unplug")
+    detached = [str(w.message) for w in recwarn if issubclass(w.category, UmockdevWarning)]
+    assert len(detached) == 1, detached
+    assert "read nothing for 0.2 s" in detached[0]
+    assert unread.fileno() >= 0  # still open: detached, not closed under its owner
+
+
+_BIND_AT_FD = textwrap.dedent(
+    """\
+    # Bind a udev (netlink uevent) socket at exactly fd TARGET, as libusb or pyudev would.
+    import ctypes, os, socket, struct, sys
+
+    target = int(sys.argv[1])
+    held = []
+    while (fd := os.open(sys.executable, os.O_RDONLY)) < target:
+        held.append(fd)
+    os.close(fd)
+    libc = ctypes.CDLL(None, use_errno=True)
+    sock = libc.socket(socket.AF_NETLINK, socket.SOCK_RAW, 15)  # NETLINK_KOBJECT_UEVENT
+    addr = struct.pack("=HHII", socket.AF_NETLINK, 0, 0, 2)
+    ok = libc.bind(sock, ctypes.create_string_buffer(addr), len(addr)) == 0
+    bound = os.path.exists(os.path.join(os.environ["UMOCKDEV_DIR"], f"event{sock}"))
+    sys.exit(0 if (sock, ok, bound) == (target, True, True) else f"got fd {sock} {ok} {bound}")
+    """
+)
+
+
+def _own_listener_fds(root: str) -> set[int]:
+    """fds of this process's uevent listeners (the preload binds them as ``event<fd>``)."""
+    inodes = {}
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if m := re.fullmatch(r"socket:\[(\d+)\]", os.readlink(f"/proc/self/fd/{fd}")):
+                inodes[m.group(1)] = int(fd)
+    bound = set()
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 8 and fields[6] in inodes and fields[7].startswith(f"{root}/event"):
+            bound.add(inodes[fields[6]])
+    return bound
+
+
+def test_a_subprocess_monitor_on_our_fd_number_does_not_deafen_pyusb(usb_bus: UsbBus) -> None:
+    """The preload's bind() unlinks ``event<fd>`` first: a subprocess whose monitor got the fd
+    number of ours took our path over (and umockdev deleted it when the subprocess exited), so
+    the session's libusb never heard another uevent."""
+    _ids()  # pyusb's libusb is up (the harness starts it right after the testbed)
+    fds = _own_listener_fds(os.environ["UMOCKDEV_DIR"])
+    assert fds, "libusb's uevent listener not found"
+    for fd in sorted(fds):  # inheriting os.environ, like any subprocess a test starts
+        done = subprocess.run(
+            [sys.executable, "-c", _BIND_AT_FD, str(fd)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
+    usb_bus.plug(*FINGERPRINT)
+    wait_for(lambda: (*FINGERPRINT, 0) in _ids(), timeout=5, what="pyusb sees plug")
 
 
 def test_subprocess_with_env_sees_the_bus(usb_bus: UsbBus) -> None:

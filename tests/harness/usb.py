@@ -16,7 +16,8 @@ creates one libusb context per process and caches it (``usb.backend.libusb1``); 
 initialised before the testbed reads the real /sys and listens to the real kernel uevents, and
 never sees a plugged device. tests/conftest.py therefore creates the testbed at the start of the
 session (before the first test runs) whenever any collected test uses ``usb_bus`` or the
-``umockdev`` marker. Do not call ``usb.core.find`` or ``libusb_init`` at import time.
+``umockdev`` marker, and initialises pyusb's libusb right after it (:func:`init_libusb`). Do not
+call ``usb.core.find`` or ``libusb_init`` at import time.
 
 Device records are umockdev text: ``P:`` sysfs path, ``N:`` device node, ``E:`` uevent/udev
 properties, ``A:`` sysfs attributes (each ending in a literal ``\\n``), ``H: descriptors=`` hex
@@ -37,14 +38,42 @@ attribute"); re-adding a device whose ``/sys/bus/usb/devices`` link still exists
 process (g_assert), so ports are only reused once free and interfaces are removed explicitly;
 ``remove_device`` sends no ``remove`` uevent: :meth:`UsbBus.unplug` sends one
 (interfaces first) before removing, so libusb and udev monitors notice.
+
+Uevent listeners (why USB tests used to break each other in one session). The preload turns every
+udev monitor (libusb's, pyudev's, in this process or in a subprocess) into a Unix datagram socket
+bound to ``$UMOCKDEV_DIR/event<fd>``; the testbed sends each uevent to every ``event[0-9]*`` path
+with a non-blocking ``sendmsg``. Two traps, both handled by :func:`make_room` before every uevent
+this module sends:
+
+- A listener that stays open but is no longer read (a monitor whose thread stopped, left for the
+  garbage collector) holds at most ``net.unix.max_dgram_qlen`` + 1 (11) uevents; the next send
+  gets EAGAIN and umockdev 0.17.16 calls ``abort()``: the whole pytest process dies. The kernel
+  drops events for such a listener instead. So: wait up to :data:`DRAIN_S` for a full listener to
+  drain, then detach it (rename it out of the glob; it gets no more uevents) with a
+  :class:`UmockdevWarning`. The ``usb_bus`` fixture also runs the garbage collector at teardown so
+  a monitor dropped by a test is closed before the next test's uevents.
+- ``bind()`` first unlinks ``event<fd>``, and fd numbers repeat across processes: a subprocess
+  (an agent CLI inheriting the preload) whose monitor gets the same fd number as one of this
+  process's takes over the path, and when it exits umockdev deletes it. Our listener, above all
+  the session's libusb context cached by pyusb, then never hears a uevent again and pyusb never
+  lists another plugged device. So listeners are *pinned*: renamed to ``event<fd>.<random>``
+  (same socket inode, still matched by the glob, never reused by a ``bind()``). libusb is
+  initialised right after the testbed (:func:`init_libusb`) and pinned at once; other listeners
+  are pinned at every plug, unplug and :attr:`UsbBus.env` (i.e. before a subprocess is started
+  with it).
 """
 
 from __future__ import annotations
 
 import ctypes.util
 import os
+import re
+import secrets
+import select
+import socket
 import struct
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +85,14 @@ DISABLE_ENV = "PANTAU_UMOCKDEV_DISABLE"
 BUS_PATH = "/devices/pci0000:00/0000:00:14.0/usb1"
 BUSNUM = 1
 USB_MAJOR = 189
+#: How long a full uevent listener may take to drain before it is detached (see the docstring).
+DRAIN_S = 3.0
+#: The name the preload's ``bind()`` gives a listener: ``event<fd>`` (what a bind may unlink).
+_BOUND_NAME = re.compile(r"event[0-9]+")
+
+
+class UmockdevWarning(UserWarning):
+    """Something in the test session misuses the fake bus (e.g. a udev monitor left unread)."""
 
 
 def preloaded() -> bool:
@@ -111,6 +148,67 @@ def new_testbed() -> Any:
     # The testbed sets UMOCKDEV_DIR with C setenv(); Python's os.environ does not see it.
     os.environ["UMOCKDEV_DIR"] = testbed.get_root_dir()
     return testbed
+
+
+def init_libusb(root: str | Path) -> None:
+    """Initialise pyusb's process-wide (cached) libusb context now, right after the testbed, and
+    pin its uevent listener before any subprocess can take its ``event<fd>`` path over. Without
+    pyusb there is nothing to protect."""
+    try:
+        import usb.backend.libusb1
+    except ImportError:
+        return
+    usb.backend.libusb1.get_backend()
+    pin_listeners(Path(root))
+
+
+# --------------------------------------------------------------------------- uevent listeners
+
+
+def pin_listeners(root: Path) -> None:
+    """Rename each ``event<fd>`` listener socket to ``event<fd>.<random>``: the same socket (a
+    rename keeps the inode that ``connect()`` resolves), still found by the testbed's
+    ``event[0-9]*`` glob, but a name no other process's ``bind()`` unlinks."""
+    for path in root.glob("event*"):
+        if not _BOUND_NAME.fullmatch(path.name):
+            continue
+        target = path.with_name(f"{path.name}.{secrets.token_hex(4)}")
+        if os.path.lexists(target):
+            continue  # practically never; pinned at the next call
+        try:
+            path.rename(target)
+        except FileNotFoundError:  # removed or being re-bound right now
+            continue
+
+
+def _has_room(path: Path, drain_s: float) -> bool | None:
+    """Whether the listener at ``path`` can queue one more datagram, waiting up to ``drain_s``
+    for it to drain; None if nobody listens there any more. A connected datagram socket polls
+    writable exactly when the peer's queue is not full (what decides EAGAIN), sending nothing."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(str(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            return None
+        poller = select.poll()
+        poller.register(probe, select.POLLOUT)
+        return bool(poller.poll(int(drain_s * 1000)))
+
+
+def make_room(root: Path, drain_s: float = DRAIN_S) -> list[str]:
+    """Before one uevent: pin listeners, drop paths nobody listens on, and detach listeners whose
+    queue stays full for ``drain_s`` (else umockdev 0.17 aborts the process). Returns the names
+    detached."""
+    pin_listeners(root)
+    detached = []
+    for path in root.glob("event[0-9]*"):
+        room = _has_room(path, drain_s)
+        if room is None:
+            path.unlink(missing_ok=True)  # what umockdev does on ECONNREFUSED
+        elif not room:
+            path.rename(path.with_name(f"unread-{path.name}"))
+            detached.append(path.name)
+    return detached
 
 
 # --------------------------------------------------------------------------- descriptors
@@ -183,8 +281,8 @@ def _attr(name: str, value: str) -> str:
     return f"A: {name}={value}\\n"
 
 
-def device_records(dev: UsbDevice) -> str:
-    """umockdev text records for the usb_device and its one usb_interface."""
+def device_records(dev: UsbDevice) -> tuple[str, str]:
+    """umockdev text records for the usb_device and for its one usb_interface."""
     descriptors = device_descriptor(
         dev.vid,
         dev.pid,
@@ -263,7 +361,7 @@ def device_records(dev: UsbDevice) -> str:
         _attr("bInterfaceSubClass", "00"),
         _attr("bInterfaceProtocol", "00"),
     ]
-    return "\n".join(lines) + "\n\n" + "\n".join(iface) + "\n"
+    return "\n".join(lines) + "\n", "\n".join(iface) + "\n"
 
 
 # --------------------------------------------------------------------------- bus
@@ -272,14 +370,17 @@ def device_records(dev: UsbDevice) -> str:
 class UsbBus:
     """Plug and unplug fake USB devices on bus 1 of a umockdev testbed."""
 
-    def __init__(self, testbed: Any) -> None:
+    def __init__(self, testbed: Any, *, drain_s: float = DRAIN_S) -> None:
         self.testbed = testbed
         self.devices: dict[str, UsbDevice] = {}
+        self.drain_s = drain_s
         self._root = Path(testbed.get_root_dir())
 
     @property
     def env(self) -> dict[str, str]:
-        """Environment for a subprocess that must see this bus (preload + UMOCKDEV_DIR)."""
+        """Environment for a subprocess that must see this bus (preload + UMOCKDEV_DIR). Also
+        pins this process's uevent listeners, as the subprocess is about to bind its own."""
+        pin_listeners(self._root)
         env = dict(os.environ)
         if "umockdev-preload" not in env.get("LD_PRELOAD", ""):
             env["LD_PRELOAD"] = f"{PRELOAD_LIB} {env.get('LD_PRELOAD', '')}".strip()
@@ -317,9 +418,22 @@ class UsbBus:
             product=product,
             serial=serial,
         )
-        self.testbed.add_from_string(device_records(dev))
+        device, interface = device_records(dev)
+        self._before_uevent()
+        self.testbed.add_from_string(device)  # one "add" uevent each
+        self._before_uevent()
+        self.testbed.add_from_string(interface)
         self.devices[syspath] = dev
         return syspath
+
+    def _before_uevent(self) -> None:
+        for name in make_room(self._root, self.drain_s):
+            warnings.warn(
+                f"umockdev: uevent listener {name} read nothing for {self.drain_s} s with its queue"
+                " full (a udev monitor left open and unread?); it gets no more uevents",
+                UmockdevWarning,
+                stacklevel=3,
+            )
 
     def _free_port(self) -> int:
         # umockdev aborts the whole process (g_assert) if a device's /sys/bus symlink exists.
@@ -333,7 +447,9 @@ class UsbBus:
         """Send ``remove`` uevents (interface, then device) and remove the device."""
         dev = self.devices.pop(syspath)
         iface = f"{syspath}/{BUSNUM}-{dev.port}:1.0"
+        self._before_uevent()
         self.testbed.uevent(iface, "remove")
+        self._before_uevent()
         self.testbed.uevent(syspath, "remove")
         self.testbed.remove_device(iface)
         self.testbed.remove_device(syspath)
