@@ -52,6 +52,10 @@ class UdevHotplug:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(2.0)
+            self._thread = None
+        # Drop the monitor now so its netlink socket closes at once, not whenever the garbage
+        # collector breaks the agent's reference cycles (an unread socket fills up meanwhile).
+        self._monitor = None
 
 
 def default_hotplug() -> UdevHotplug | None:
