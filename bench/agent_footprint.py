@@ -28,7 +28,7 @@ both RSS and CPU: the machine run is the better estimate of a real station's cos
 run shows the cost of enumerating devices.
 
     .venv/bin/python bench/agent_footprint.py [--rounds 300] [--devices 10] [--idle 5]
-    .venv/bin/python bench/agent_footprint.py --no-umockdev [--no-bytecode]
+    .venv/bin/python bench/agent_footprint.py --no-umockdev [--no-bytecode] [--optimize]
 """
 
 from __future__ import annotations
@@ -131,6 +131,10 @@ IDLE = MEASURE + textwrap.dedent(
 )
 
 
+#: Interpreter flags of every child (``--optimize``: ``-OO``).
+PYTHON_FLAGS: list[str] = []
+
+
 def child(code: str, args: list[str], env: dict[str, str]) -> dict[str, Any]:
     if "PYTHONPYCACHEPREFIX" in env:  # a first run fills the bytecode cache; measure the second
         _child(code, [a.replace(".sqlite", "-warm.sqlite") for a in args], env)
@@ -139,7 +143,7 @@ def child(code: str, args: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 def _child(code: str, args: list[str], env: dict[str, str]) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, *PYTHON_FLAGS, "-c", code, *args],
         capture_output=True,
         text=True,
         env=env,
@@ -183,7 +187,14 @@ def main() -> None:
         action="store_true",
         help="children compile from source (as with PYTHONDONTWRITEBYTECODE=1), no warm-up run",
     )
+    parser.add_argument(
+        "--optimize",
+        action="store_true",
+        help="children run with python -OO (no docstrings, no asserts): what that would save",
+    )
     args = parser.parse_args()
+    if args.optimize:
+        PYTHON_FLAGS.append("-OO")
 
     if args.no_umockdev:
         env, usb_source = {**os.environ, "PYTHONPATH": str(REPO)}, "machine USB"
@@ -261,6 +272,7 @@ def main() -> None:
     listener.close()
 
     bytecode = "compiled from source" if args.no_bytecode else "cached"
+    bytecode += ", python -OO" if args.optimize else ""
     print(
         f"python {sys.version.split()[0]}, {args.rounds} rounds, USB: {usb_source}, "
         f"bytecode: {bytecode}"
