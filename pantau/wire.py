@@ -42,6 +42,9 @@ Segment = Annotated[str, msgspec.Meta(pattern=SEGMENT_PATTERN)]
 ShortText = Annotated[str, msgspec.Meta(max_length=256)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
+#: Sequence numbers: exact in every JSON implementation (IEEE double), so a hostile huge value
+#: cannot freeze a collector's ordering for that session.
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
 Ratio = Annotated[float, msgspec.Meta(ge=0, le=1)]
 UsbId = Annotated[int, msgspec.Meta(ge=0, le=0xFFFF)]
@@ -150,7 +153,7 @@ class State(msgspec.Struct, frozen=True, kw_only=True, tag="state", tag_field="t
     station: Segment
     agent_version: ShortText
     session: Segment
-    seq: NonNegInt
+    seq: Seq
     ts: float
     os: ShortText = ""
     kecamatan: ShortText = ""
@@ -172,7 +175,7 @@ class Status(msgspec.Struct, frozen=True, kw_only=True, tag="status", tag_field=
     station: Segment
     agent_version: ShortText
     session: Segment
-    seq: NonNegInt
+    seq: Seq
     ts: float
     status: StatusValue
     #: For offline: ``will`` (set as Last Will, connection lost) or ``shutdown`` (orderly stop).
@@ -198,7 +201,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag="event", tag_field="t
     station: Segment
     agent_version: ShortText
     session: Segment
-    seq: NonNegInt
+    seq: Seq
     ts: float
     kind: EventKind
     #: What changed: a device class, a probe target, a check name; empty for reboot.
@@ -320,6 +323,10 @@ def decode_payload(kind: Kind, payload: bytes) -> Message:
         message: Message = _DECODERS[kind].decode(payload)
     except msgspec.DecodeError as exc:
         raise _classify(exc, payload) from None
+    except RecursionError:
+        # msgspec skips unknown fields recursively: hostile nesting ('{"a":' x 5000) exhausts
+        # the stack before any size limit applies.
+        raise WireError(Reason.BAD_JSON, "JSON nested too deeply") from None
     if message.v != SCHEMA_VERSION:
         raise WireError(
             Reason.WRONG_VERSION, f"schema version {message.v}, expected {SCHEMA_VERSION}"

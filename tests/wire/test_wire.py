@@ -163,6 +163,10 @@ def _state(**over: object) -> bytes:
         (b'{"v": 1}', Reason.MISSING_FIELD),
         (_state(seq="1"), Reason.INVALID_FIELD),
         (_state(seq=-1), Reason.INVALID_FIELD),
+        (_state(seq=2**53 + 1), Reason.INVALID_FIELD),
+        (b'{"a":' * 5000, Reason.BAD_JSON),
+        (b'{"v":1,"x":' + b"[" * 20000 + b"]" * 20000 + b"}", Reason.BAD_JSON),
+        (b"[" * 30000, Reason.INVALID_FIELD),  # not an object: rejected at the first byte
         (_state(station="a/b"), Reason.INVALID_FIELD),
         (_state(host={"cpu_ratio": 0.5}), Reason.MISSING_FIELD),
         (_state(host={"cpu_ratio": 2.0}), Reason.INVALID_FIELD),
