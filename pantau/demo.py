@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from pantau import klaten
+from pantau import _args, klaten
 from pantau.broker import BrokerError, LocalBroker, choose_kind, free_port, wait_for_port
 from pantau.config import ConfigError
 from pantau.inventory import InventoryError
@@ -435,9 +435,18 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pantau demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--broker", default="auto", choices=["auto", "mosquitto", "embedded"])
     p.add_argument("--workdir", default="", help="work directory (default: a new temp dir)")
-    p.add_argument("--http-port", type=int, default=0, help="collector port (default 9108/free)")
-    p.add_argument("--interval", type=float, default=10.0, help="agents' state interval (10 s)")
-    p.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: Ctrl-C)")
+    p.add_argument(
+        "--http-port", type=_args.port_or_zero, default=0, help="collector port (default 9108/free)"
+    )
+    p.add_argument(
+        "--interval", type=_args.positive_float, default=10.0, help="agents' state interval (10 s)"
+    )
+    p.add_argument(
+        "--duration",
+        type=_args.non_negative_float,
+        default=0.0,
+        help="stop after S seconds (0: Ctrl-C)",
+    )
     p.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
     p.add_argument("--summary-json", default="", help="write the final summary to this file")
     return p

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import random
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -28,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from pantau import __version__, klaten, wire
-from pantau.config import read_secret
+from pantau import __version__, _args, klaten, wire
+from pantau.config import ConfigError, read_secret
 from pantau.inventory import InventoryEntry, InventoryError, load_inventory
 
 FAULT_KINDS: Final = ("unplug", "login", "lightning", "silent")
@@ -222,16 +223,25 @@ def parse_rates(text: str) -> dict[str, float]:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pantau simulate", description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default="127.0.0.1", help="broker host (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=1883, help="broker port (default 1883)")
+    p.add_argument("--port", type=_args.port, default=1883, help="broker port (default 1883)")
     p.add_argument("--username", default=None, help="broker user (needs read/write on pantau/#)")
     p.add_argument("--password-file", type=Path, default=None, help="file with the password")
     p.add_argument("--tls", action="store_true", help="connect with TLS")
     p.add_argument("--ca-file", type=Path, default=None, help="CA bundle for --tls")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--stations", type=int, default=0, help="synthetic fleet of N stations")
+    group.add_argument(
+        "--stations", type=_args.stations, default=0, help="synthetic fleet of N stations"
+    )
     group.add_argument("--inventory", type=Path, default=None, help="fleet from an inventory CSV")
-    p.add_argument("--interval", type=float, default=30.0, help="seconds between states (30)")
-    p.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: never)")
+    p.add_argument(
+        "--interval", type=_args.positive_float, default=30.0, help="seconds between states (30)"
+    )
+    p.add_argument(
+        "--duration",
+        type=_args.non_negative_float,
+        default=0.0,
+        help="stop after S seconds (0: never)",
+    )
     p.add_argument("--once", action="store_true", help="publish births and one state each, exit")
     p.add_argument(
         "--faults",
@@ -257,11 +267,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.password_file
             else None
         )
-    except (ValueError, InventoryError) as exc:
+        if args.tls:
+            # Load the CA now: a missing or non-PEM file is a usage error, not a traceback later.
+            ssl.create_default_context(cafile=str(args.ca_file) if args.ca_file else None)
+    except (ValueError, InventoryError, ConfigError) as exc:
         print(f"pantau simulate: {exc}", file=sys.stderr)
         return 2
-    if args.interval <= 0:
-        print("pantau simulate: --interval must be positive", file=sys.stderr)
+    except (OSError, ssl.SSLError) as exc:
+        print(f"pantau simulate: --ca-file {args.ca_file}: {exc}", file=sys.stderr)
         return 2
 
     import paho.mqtt.client as mqtt

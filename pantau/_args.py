@@ -1,0 +1,59 @@
+"""argparse value types shared by the ``pantau`` subcommands: a bad value is a one-line usage
+error (exit 2), never a traceback or a silently odd run."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+def port(text: str) -> int:
+    """A TCP port, 1-65535."""
+    value = _int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
+    return value
+
+
+def port_or_zero(text: str) -> int:
+    """A TCP port, or 0 for "choose one"."""
+    return 0 if _int(text) == 0 else port(text)
+
+
+def positive_float(text: str) -> float:
+    value = _float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or a positive number of seconds")
+    return value
+
+
+def stations(text: str) -> int:
+    """A fleet size: 1 to 100,000 stations (5x a national fleet)."""
+    value = _int(text)
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fleet size (1-100000)")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
