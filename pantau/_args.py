@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
+
+_HOST_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})|[0-9A-Fa-f:.]{2,45}")
 
 
 def port(text: str) -> int:
@@ -57,3 +60,8 @@ def _float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value
+
+
+def valid_host(text: str) -> bool:
+    """A DNS name or an IP address literal (what a TLS certificate can name)."""
+    return bool(_HOST_RE.fullmatch(text))

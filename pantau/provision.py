@@ -52,6 +52,7 @@ from typing import Any, Final
 
 import msgspec
 
+from pantau import _args
 from pantau.config import ConfigError
 from pantau.inventory import InventoryEntry, InventoryError, load_inventory
 from pantau.wire import TOPIC_PREFIX, valid_segment
@@ -489,6 +490,12 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.broker_port is not None and not 1 <= args.broker_port <= 65535:
         print(f"pantau provision: --broker-port {args.broker_port}: not a port", file=sys.stderr)
+        return 2
+    if args.broker_host is not None and not _args.valid_host(args.broker_host):
+        print(
+            f"pantau provision: --broker-host {args.broker_host!r}: not a host name or IP address",
+            file=sys.stderr,
+        )
         return 2
     if not 1 <= args.iterations <= 10_000_000:
         print("pantau provision: --iterations must be between 1 and 10000000", file=sys.stderr)

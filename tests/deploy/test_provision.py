@@ -298,6 +298,11 @@ def test_template_settings_probes_and_rules_reach_every_station(tmp_path: Path) 
         (SMALL, ("--rotate", "3310-nope-01"), "--rotate '3310-nope-01': not a station"),
         (SMALL, ("--collector-user", "a/b"), "collector user 'a/b' is not a valid name"),
         (SMALL, ("--broker-port", "70000"), "--broker-port 70000: not a port"),
+        (
+            SMALL,
+            ("--broker-host", "bad host/with space"),
+            "--broker-host 'bad host/with space': not a host name or IP address",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
