@@ -12,8 +12,8 @@ Each measurement runs in a fresh child process and reports its own numbers (VmRS
 - ``agent+tcp``: the same rounds plus one login probe (TCP connect to a local listener).
 - ``idle``: ``pantau-agent run``'s service loop connected to a real mosquitto for ``--idle``
   seconds with nothing changing: CPU per second of doing nothing.
-- ``idle, TLS + udev``: the same as a station is deployed: TLS verified against one CA file (as
-  ``pantau provision`` writes it) and udev hotplug (pyudev) on.
+- ``idle, TLS+udev+tcp``: the same as a station is deployed: TLS verified against one CA file
+  (as ``pantau provision`` writes it), udev hotplug (pyudev) on, and the login TCP probe.
 
 Bytecode: the children find compiled bytecode for every module, as an agent installed with pip
 has (pip compiles at install): they share a ``PYTHONPYCACHEPREFIX`` in a temporary directory and
@@ -248,8 +248,8 @@ def main() -> None:
             broker = Mosquitto(Path(tmp) / "mosquitto", tls=True, certs=certs).start()
             try:
                 plain = {**base, "mqtt": {"host": broker.host, "port": broker.port, "tls": False}}
-                tls = {
-                    **base,
+                deployed = {
+                    **with_tcp,
                     "mqtt": {
                         "host": broker.host,
                         "port": broker.tls_port,
@@ -259,7 +259,7 @@ def main() -> None:
                 }
                 for name, cfg, hotplug, spool in (
                     ("agent run, idle", plain, "none", "c"),
-                    ("agent run, idle, TLS+udev", tls, "udev", "d"),
+                    ("agent run, idle, TLS+udev+tcp", deployed, "udev", "d"),
                 ):
                     idle = child(
                         IDLE,
@@ -287,7 +287,7 @@ def main() -> None:
     print(f"devices matched per round: {rows[2][1].get('devices_matched')}")
     for name, idle in idle_rows:
         note = "" if idle["connected"] else " (NOT connected)"
-        if name.endswith("udev") and not idle["hotplug"]:
+        if "udev" in name and not idle["hotplug"]:
             note += " (udev unavailable: polling)"
         print(
             f"{name:30} {idle['rss_mb']:8.1f} {idle.get('pss_mb', 0):8.1f} "
