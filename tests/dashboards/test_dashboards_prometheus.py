@@ -66,12 +66,6 @@ class Source:
         return next(s for s in self.stations if s.kecamatan == kecamatan)
 
 
-def collector_lacks_login_reason() -> bool:
-    from collector.exposition import STATION_FAMILIES
-
-    return m.LOGIN_PROBE_INFO not in {family[0] for family in STATION_FAMILIES}
-
-
 def _scraped(prometheus: Prometheus, source: Source) -> Iterator[Source]:
     prometheus.scrape(m.COLLECTOR_JOB, [source.target])
     try:
@@ -287,17 +281,7 @@ def test_station_detail_queries(prometheus: Prometheus, source: Source, kecamata
         _run(prometheus, source, query, expected[(title, ref)], f"{station.station} {title} {ref}")
 
 
-def test_login_reason_panel(
-    request: pytest.FixtureRequest, prometheus: Prometheus, source: Source
-) -> None:
-    if source.name == "collector" and collector_lacks_login_reason():
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="collector does not export pantau_login_probe_info{target,reason} yet "
-                "(asked for in /work/notes/dashboards-needs-from-collector.md)",
-            )
-        )
+def test_login_reason_panel(prometheus: Prometheus, source: Source) -> None:
     expr = next(e for t, r, e in _targets(STATION_UID) if (t, r) == LOGIN_REASON)
     for kecamatan in ("Bayat", "Cawas"):
         station = source.station(kecamatan)
