@@ -38,6 +38,7 @@ from collector.fleet import (
     station_status,
     summarize,
 )
+from pantau import __version__
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +212,10 @@ class HttpServer:
 
 def _make_handler(app: HttpServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        server_version = "pantau-collector"
-        sys_version = ""
+        server_version = f"pantau-collector/{__version__}"
+
+        def version_string(self) -> str:
+            return self.server_version  # no Python version in the Server header
 
         def log_message(self, fmt: str, *args: Any) -> None:
             log.debug("%s " + fmt, self.address_string(), *args)

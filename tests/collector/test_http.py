@@ -81,6 +81,13 @@ def test_healthz_and_404(collector: Collector) -> None:
     assert collector.http_address[0] == "127.0.0.1"
 
 
+def test_server_header_names_the_package_version(collector: Collector) -> None:
+    from pantau import __version__
+
+    assert get(collector.url + "/healthz")[1]["Server"] == f"pantau-collector/{__version__}"
+    assert get(collector.url + "/nope")[1]["Server"] == f"pantau-collector/{__version__}"
+
+
 def test_metrics_gzip_and_plain_are_the_same_page(collector: Collector) -> None:
     status, headers, body = get(collector.url + "/metrics", {"Accept-Encoding": "gzip"})
     assert status == 200
