@@ -4,7 +4,8 @@
 are errors naming the dotted key), then checks what types cannot say (unique probe names, a
 ``host:port`` target, at most :data:`MAX_DEVICE_CLASSES` device classes, ...) and resolves
 relative paths against the config file's directory, so a provisioned station directory can be
-copied anywhere. :func:`warnings` lists what is allowed but unwise (a password file others can
+copied anywhere, and loads the CA bundles and reads the password file it names
+(:func:`file_errors`), so a missing or broken file is one line, not a traceback at connect time. :func:`warnings` lists what is allowed but unwise (a password file others can
 read, a password sent without TLS). :func:`render_toml` writes a config back as TOML (used by
 ``pantau provision``); ``load_config(render_toml(c))`` gives ``c`` back.
 
@@ -42,10 +43,12 @@ __all__ = [
     "StationSettings",
     "convert_config",
     "default_spool_path",
+    "file_errors",
     "load_config",
     "read_password",
     "render_toml",
     "system_disks",
+    "uses_systemd_credential",
     "warnings",
 ]
 
@@ -244,7 +247,14 @@ def _check(cfg: AgentConfig, source: str) -> None:
             except ValueError as exc:
                 raise ConfigError(source, f"{key}.target", f"{exc}, got {probe.target!r}") from None
         else:
-            url = urlsplit(probe.target)
+            try:
+                url = urlsplit(probe.target)
+            except ValueError as exc:  # e.g. "Invalid IPv6 URL" for an unclosed bracket
+                raise ConfigError(
+                    source,
+                    f"{key}.target",
+                    f"expected a {probe.kind}:// URL, got {probe.target!r} ({exc})",
+                ) from None
             if url.scheme != probe.kind or not url.hostname:
                 raise ConfigError(
                     source,
@@ -282,19 +292,96 @@ def _resolve_paths(cfg: AgentConfig, base_dir: Path) -> AgentConfig:
     )
 
 
-def convert_config(data: dict[str, Any], source: str, base_dir: Path | None = None) -> AgentConfig:
-    """Validate parsed TOML (a dict); relative paths resolve against ``base_dir`` if given."""
+def convert_config(
+    data: dict[str, Any],
+    source: str,
+    base_dir: Path | None = None,
+    *,
+    check_files: bool = False,
+) -> AgentConfig:
+    """Validate parsed TOML (a dict); relative paths resolve against ``base_dir`` if given.
+
+    ``check_files=True``: also load the files the config names (:func:`file_errors`); off by
+    default because a config built as data is often meant for another machine (provisioning).
+    """
     cfg = base.convert(data, AgentConfig, source)
     _check(cfg, source)
-    return _resolve_paths(cfg, base_dir) if base_dir is not None else cfg
+    if base_dir is not None:
+        cfg = _resolve_paths(cfg, base_dir)
+    if check_files:
+        _raise_first(file_errors(cfg, source))
+    return cfg
 
 
-def load_config(path: str | os.PathLike[str]) -> AgentConfig:
-    """Read and validate an agent config file, or raise :class:`ConfigError` (one line)."""
+def load_config(path: str | os.PathLike[str], *, check_files: bool = True) -> AgentConfig:
+    """Read and validate an agent config file, or raise :class:`ConfigError` (one line).
+
+    The CA bundles it names are loaded and the password file read (:func:`file_errors`), so a
+    missing or broken file is a config error here, not a traceback when the service connects.
+    ``check_files=False`` skips that (a config for another machine; ``pantau-agent check``,
+    which reports such files as problems instead).
+    """
     cfg = base.load(path, AgentConfig)
     source = os.fspath(path)
     _check(cfg, source)
-    return _resolve_paths(cfg, Path(source).resolve().parent)
+    cfg = _resolve_paths(cfg, Path(source).resolve().parent)
+    if check_files:
+        _raise_first(file_errors(cfg, source))
+    return cfg
+
+
+def _raise_first(errors: list[ConfigError]) -> None:
+    if errors:
+        raise errors[0]
+
+
+def _ca_error(path: str, source: str, key: str) -> ConfigError | None:
+    import ssl  # here, not at import: a config without TLS needs no ssl
+
+    try:
+        ssl.create_default_context(cafile=path)
+    except ssl.SSLError:
+        return ConfigError(source, key, f"{path} is not a PEM CA certificate bundle")
+    except OSError as exc:
+        return ConfigError(source, key, f"cannot read {path}: {exc.strerror}")
+    return None
+
+
+def uses_systemd_credential(path: str) -> bool:
+    """True if ``path`` still names ``$CREDENTIALS_DIRECTORY``: only systemd's unit sets it."""
+    return "$CREDENTIALS_DIRECTORY" in path or "${CREDENTIALS_DIRECTORY}" in path
+
+
+def file_errors(cfg: AgentConfig, source: str) -> list[ConfigError]:
+    """Every file the config names that cannot be used, one :class:`ConfigError` each.
+
+    CA bundles (``mqtt.ca_file`` with TLS on, ``probes[i].ca_file`` of tls/https probes) are
+    loaded as the connection will load them; the password file is read (not kept).
+    """
+    out: list[ConfigError] = []
+    m = cfg.mqtt
+    if m.tls and m.ca_file and (err := _ca_error(m.ca_file, source, "mqtt.ca_file")):
+        out.append(err)
+    if m.password_file and uses_systemd_credential(m.password_file):
+        out.append(
+            ConfigError(
+                source,
+                "mqtt.password_file",
+                "$CREDENTIALS_DIRECTORY is not set: this config is for the systemd unit, "
+                "which sets it (LoadCredential=mqtt-password:...)",
+            )
+        )
+    else:
+        try:
+            read_password(cfg, source)
+        except ConfigError as exc:
+            out.append(exc)
+    for i, probe in enumerate(cfg.probes):
+        key = f"probes[{i}].ca_file"
+        if probe.kind in ("tls", "https") and probe.ca_file:
+            err = _ca_error(probe.ca_file, source, key)
+            out += [err] if err else []
+    return out
 
 
 def warnings(cfg: AgentConfig) -> list[str]:

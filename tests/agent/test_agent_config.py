@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,10 +56,14 @@ def test_minimal_config_has_documented_defaults(tmp_path: Path) -> None:
 
 
 def test_example_config_loads() -> None:
-    cfg = load_config(EXAMPLE)
+    cfg = load_config(EXAMPLE, check_files=False)  # its ca.crt and password are not here
     assert cfg.device_classes == ("fingerprint", "iris", "camera", "signature")
     assert {p.kind for p in cfg.probes} == {"tcp", "https", "tls"}
     assert cfg.mqtt.password_file == str(REPO / "agent" / "password")
+    with pytest.raises(ConfigError) as err:
+        load_config(EXAMPLE)
+    ca = REPO / "agent" / "ca.crt"
+    assert str(err.value) == f"{EXAMPLE}: mqtt.ca_file: cannot read {ca}: No such file or directory"
 
 
 def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
@@ -68,7 +73,8 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
             STATION
             + '[mqtt]\nca_file = "ca.crt"\npassword_file = "/abs/pw"\n'
             + '[spool]\npath = "spool/s.sqlite"\n',
-        )
+        ),
+        check_files=False,
     )
     assert cfg.mqtt.ca_file == str(tmp_path / "ca.crt")
     assert cfg.mqtt.password_file == "/abs/pw"
@@ -104,17 +110,59 @@ def test_plaintext_password_warns(tmp_path: Path) -> None:
 
 def test_empty_password_file_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "pw").write_text("\n")
-    cfg = load_config(write(tmp_path, STATION + '[mqtt]\npassword_file = "pw"\n'))
+    path = write(tmp_path, STATION + '[mqtt]\npassword_file = "pw"\n')
+    with pytest.raises(ConfigError, match=r"mqtt\.password_file: .*pw is empty$"):
+        load_config(path)
+    cfg = load_config(path, check_files=False)
     with pytest.raises(ConfigError, match=r"mqtt\.password_file: .*pw is empty"):
         read_password(cfg, "agent.toml")
 
 
+def test_files_are_loaded_as_the_connection_will(tmp_path: Path, tls_certs: Any) -> None:
+    (tmp_path / "pw").write_text("s3cret\n")
+    (tmp_path / "pw").chmod(0o600)
+    ca = tls_certs.ca_cert
+    good = (
+        STATION
+        + f'[mqtt]\nca_file = "{ca}"\npassword_file = "pw"\n'
+        + f'[[probes]]\nname = "p"\nkind = "tls"\ntarget = "h:443"\nca_file = "{ca}"\n'
+    )
+    assert load_config(write(tmp_path, good)).mqtt.ca_file == str(ca)
+    # without TLS the broker CA is not used, and a tcp probe has no CA: neither is loaded
+    unused = (
+        STATION
+        + '[mqtt]\ntls = false\nca_file = "none.crt"\n'
+        + '[[probes]]\nname = "p"\nkind = "tcp"\ntarget = "h:443"\nca_file = "none.crt"\n'
+    )
+    assert load_config(write(tmp_path, unused)).mqtt.ca_file == str(tmp_path / "none.crt")
+    (tmp_path / "empty.crt").write_text("")
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, STATION + '[mqtt]\nca_file = "empty.crt"\n'))
+    assert err.value.key == "mqtt.ca_file"
+    assert err.value.message == f"{tmp_path / 'empty.crt'} is not a PEM CA certificate bundle"
+
+
+def test_systemd_credential_path_outside_systemd_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    path = write(
+        tmp_path, STATION + '[mqtt]\npassword_file = "${CREDENTIALS_DIRECTORY}/mqtt-password"\n'
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == (
+        f"{path}: mqtt.password_file: $CREDENTIALS_DIRECTORY is not set: this config is for the "
+        "systemd unit, which sets it (LoadCredential=mqtt-password:...)"
+    )
+
+
 def test_render_toml_round_trips(tmp_path: Path) -> None:
-    cfg = load_config(EXAMPLE)
+    cfg = load_config(EXAMPLE, check_files=False)
     text = render_toml(cfg, comment="generated\nfor a test")
     assert text.startswith("# generated\n# for a test\n")
     assert "vid = 0x04a9" in text
-    again = load_config(write(tmp_path, text))
+    again = load_config(write(tmp_path, text), check_files=False)
     assert again == cfg
 
 
@@ -152,7 +200,7 @@ def load_config_text(text: str) -> AgentConfig:
 
     from agent.config import convert_config
 
-    return convert_config(tomllib.loads(text), "F")
+    return convert_config(tomllib.loads(text), "F", check_files=True)
 
 
 PROBE = '[[probes]]\nname = "login"\nkind = "tcp"\ntarget = "10.0.0.1:443"\n'
@@ -233,6 +281,32 @@ INVALID = [
     ),
     (STATION + "[host]\ndisks = '/'\n", "F: host.disks: expected `array`, got `str`"),
     (STATION + "[log]\nlevel = 'verbose'\n", "F: log.level: invalid enum value 'verbose'"),
+    (
+        STATION + '[[probes]]\nname = "x"\nkind = "http"\ntarget = "http://[::1"\n',
+        "F: probes[0].target: expected a http:// URL, got 'http://[::1' (Invalid IPv6 URL)",
+    ),
+    (
+        STATION + "[mqtt]\nca_file = '/nonexistent/ca.crt'\n",
+        "F: mqtt.ca_file: cannot read /nonexistent/ca.crt: No such file or directory",
+    ),
+    (
+        STATION + f"[mqtt]\nca_file = '{EXAMPLE}'\n",  # a file, but no certificate in it
+        f"F: mqtt.ca_file: {EXAMPLE} is not a PEM CA certificate bundle",
+    ),
+    (
+        STATION + "[mqtt]\nca_file = '/'\n",
+        "F: mqtt.ca_file: cannot read /: Is a directory",
+    ),
+    (
+        STATION
+        + '[[probes]]\nname = "x"\nkind = "https"\ntarget = "https://a/"\n'
+        + "ca_file = '/nonexistent/ca.crt'\n",
+        "F: probes[0].ca_file: cannot read /nonexistent/ca.crt: No such file or directory",
+    ),
+    (
+        STATION + "[mqtt]\npassword_file = '/nonexistent/pw'\n",
+        "F: mqtt.password_file: cannot read /nonexistent/pw: No such file or directory",
+    ),
 ]
 
 

@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,10 +125,10 @@ def test_real_mosquitto_accepts_passwords_and_enforces_acl(tmp_path: Path) -> No
 
 
 def test_outputs_are_private_and_configs_load_with_the_agent_loader(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tls_certs: Any
 ) -> None:
-    ca = tmp_path / "ca.crt"
-    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    ca = tmp_path / "ca.crt"  # a real CA: the agent's loader loads it as its connection will
+    ca.write_bytes(Path(tls_certs.ca_cert).read_bytes())
     out = tmp_path / "out"
     code, stdout, stderr = run(
         tmp_path,
