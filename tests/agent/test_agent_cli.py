@@ -60,6 +60,28 @@ def test_config_error_is_one_line_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in missing.stderr
 
 
+def test_run_with_a_missing_or_broken_ca_file_is_one_line_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    (tmp_path / "not-a-cert.crt").write_text("hello\n")
+    for name, message in (
+        ("ca.crt", f"cannot read {tmp_path / 'ca.crt'}: No such file or directory"),
+        ("not-a-cert.crt", f"{tmp_path / 'not-a-cert.crt'} is not a PEM CA certificate bundle"),
+    ):
+        path.write_text(STATION + f'[mqtt]\nhost = "127.0.0.1"\nport = 1\nca_file = "{name}"\n')
+        out = run_cli("run", "--config", str(path))
+        assert out.returncode == 2, out.stderr
+        assert out.stderr == f"pantau-agent: config error: {path}: mqtt.ca_file: {message}\n"
+    path.write_text(
+        STATION + '[[probes]]\nname = "login"\nkind = "https"\ntarget = "http://[::1"\n'
+    )
+    out = run_cli("check", "--config", str(path))
+    assert out.returncode == 2
+    assert out.stderr == (
+        f"pantau-agent: config error: {path}: probes[0].target: "
+        "expected a https:// URL, got 'http://[::1' (Invalid IPv6 URL)\n"
+    )
+
+
 def test_check_healthy_exits_0_without_a_broker(tmp_path: Path, listening: int) -> None:
     path = tmp_path / "agent.toml"
     path.write_text(
