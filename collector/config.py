@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
+import ssl
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -165,6 +167,56 @@ def _require_file(source: str, key: str, value: str) -> None:
         raise SettingsError(source, key, f"file {value} not found")
 
 
+def _ssl_detail(exc: OSError | ValueError) -> str:
+    """`` (reason)`` from an ssl error (OpenSSL's reason code in words), or ``""``."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str) and reason:
+        return f" ({reason.lower().replace('_', ' ')})"
+    text = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+    text = re.sub(r"^\[\w+\]\s*|\s*\(_ssl\.c:\d+\)$", "", text).strip()
+    return "" if text in ("", "PEM lib") else f" ({text})"  # "PEM lib" says nothing
+
+
+def _no_password() -> bytes:
+    return b""  # an encrypted key fails to load instead of prompting on the terminal
+
+
+def _check_tls_files(
+    source: str, ca: tuple[str, str], cert: tuple[str, str], key: tuple[str, str], server: bool
+) -> None:
+    """Load CA, certificate and key the way the TLS code will; raise naming the bad key.
+
+    ``ca``, ``cert``, ``key`` are ``(dotted key, path)`` (empty path: not set).
+    """
+    protocol = ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT
+    (ca_key, ca_path), (cert_key, cert_path), (key_key, key_path) = ca, cert, key
+    if ca_path:
+        try:
+            ssl.SSLContext(protocol).load_verify_locations(cafile=ca_path)
+        except (OSError, ValueError) as exc:
+            raise SettingsError(
+                source, ca_key, f"{ca_path}: not a PEM CA bundle{_ssl_detail(exc)}"
+            ) from None
+    if not cert_path:
+        return
+    try:
+        # Any PEM certificate loads as a trust anchor: this tells a bad certificate file from a bad
+        # key below.
+        ssl.SSLContext(protocol).load_verify_locations(cafile=cert_path)
+    except (OSError, ValueError) as exc:
+        raise SettingsError(
+            source, cert_key, f"{cert_path}: not a PEM certificate{_ssl_detail(exc)}"
+        ) from None
+    try:
+        ssl.SSLContext(protocol).load_cert_chain(cert_path, key_path or None, password=_no_password)
+    except (OSError, ValueError) as exc:
+        raise SettingsError(
+            source,
+            key_key,
+            f"{key_path}: not an unencrypted PEM private key for {cert_key}{_ssl_detail(exc)}",
+        ) from None
+
+
 def validate(cfg: CollectorConfig, source: str, base: Path | None = None) -> CollectorConfig:
     """Cross-field checks and path resolution; raises :class:`SettingsError` naming the key."""
     base = base if base is not None else Path.cwd()
@@ -233,6 +285,21 @@ def validate(cfg: CollectorConfig, source: str, base: Path | None = None) -> Col
         ("fleet.inventory", fleet.inventory),
     ):
         _require_file(source, key, value)
+    if mqtt.tls:
+        _check_tls_files(
+            source,
+            ("mqtt.ca_file", mqtt.ca_file),
+            ("mqtt.cert_file", mqtt.cert_file),
+            ("mqtt.key_file", mqtt.key_file),
+            server=False,
+        )
+    _check_tls_files(
+        source,
+        ("", ""),
+        ("http.tls_cert_file", http.tls_cert_file),
+        ("http.tls_key_file", http.tls_key_file),
+        server=True,
+    )
     return msgspec.structs.replace(cfg, mqtt=mqtt, http=http, fleet=fleet)
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from harness import TlsCerts
 
 from collector import config as cc
 from collector.cli import main
@@ -42,9 +43,9 @@ def test_example_config_loads_and_resolves_relative_paths(tmp_path: Path) -> Non
     assert cc.load(EXAMPLE).http.host == "127.0.0.1"
 
 
-def test_deploy_shaped_config(tmp_path: Path) -> None:
+def test_deploy_shaped_config(tmp_path: Path, tls_certs: TlsCerts) -> None:
     (tmp_path / "pw").write_text("secret\n")
-    (tmp_path / "ca.crt").write_text("x")
+    (tmp_path / "ca.crt").write_bytes(tls_certs.ca_cert.read_bytes())  # a real CA: it is loaded
     cfg = cc.load(
         write(
             tmp_path,
@@ -178,3 +179,111 @@ def test_hash_password_round_trip() -> None:
     assert cc.verify_password("rahasia", stored)
     assert not cc.verify_password("salah", stored)
     assert not cc.verify_password("rahasia", "garbage")
+
+
+def _tls_files(tmp_path: Path, certs: TlsCerts) -> dict[str, Path]:
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    return {
+        "junk": tmp_path / "junk.pem",
+        "ca": certs.ca_cert,
+        "cert": certs.server_cert,
+        "key": certs.server_key,
+        "other_key": certs.other_ca_key,
+    }
+
+
+TLS_INVALID = [
+    (
+        '[mqtt]\ntls = true\nca_file = "{junk}"\n',
+        "mqtt.ca_file: {junk}: not a PEM CA bundle (no certificate or crl found)",
+    ),
+    (
+        '[mqtt]\ntls = true\ncert_file = "{junk}"\nkey_file = "{key}"\n',
+        "mqtt.cert_file: {junk}: not a PEM certificate (no certificate or crl found)",
+    ),
+    (
+        '[mqtt]\ntls = true\ncert_file = "{cert}"\nkey_file = "{junk}"\n',
+        "mqtt.key_file: {junk}: not an unencrypted PEM private key for mqtt.cert_file",
+    ),
+    (
+        '[mqtt]\ntls = true\ncert_file = "{cert}"\nkey_file = "{other_key}"\n',
+        "mqtt.key_file: {other_key}: not an unencrypted PEM private key for mqtt.cert_file "
+        "(key values mismatch)",
+    ),
+    (
+        '[http]\ntls_cert_file = "{cert}"\ntls_key_file = "{junk}"\n',
+        "http.tls_key_file: {junk}: not an unencrypted PEM private key for http.tls_cert_file",
+    ),
+    (
+        '[http]\ntls_cert_file = "{ca}"\ntls_key_file = "{key}"\n',
+        "http.tls_key_file: {key}: not an unencrypted PEM private key for http.tls_cert_file "
+        "(key values mismatch)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    TLS_INVALID,
+    ids=[m.split(":")[0] + str(i) for i, (_, m) in enumerate(TLS_INVALID)],
+)
+def test_tls_files_are_loaded_at_config_time(
+    tmp_path: Path, tls_certs: TlsCerts, text: str, message: str
+) -> None:
+    files = _tls_files(tmp_path, tls_certs)
+    path = write(tmp_path, text.format(**files))
+    with pytest.raises(ConfigError) as exc:
+        cc.load(path)
+    assert str(exc.value) == f"{path}: " + message.format(**files)
+
+
+def test_good_tls_files_load(tmp_path: Path, tls_certs: TlsCerts) -> None:
+    files = _tls_files(tmp_path, tls_certs)
+    cfg = cc.load(
+        write(
+            tmp_path,
+            '[mqtt]\ntls = true\nca_file = "{ca}"\ncert_file = "{cert}"\nkey_file = "{key}"\n'
+            '[http]\ntls_cert_file = "{cert}"\ntls_key_file = "{key}"\n'.format(**files),
+        )
+    )
+    assert cfg.mqtt.ca_file == str(files["ca"])
+
+
+@pytest.mark.parametrize("command", ["run", "check-config"])
+def test_cli_ca_file_that_is_not_pem_is_one_line_and_exit_2(tmp_path: Path, command: str) -> None:
+    junk = tmp_path / "ca.crt"
+    junk.write_text("-----BEGIN NONSENSE-----\n")
+    path = write(tmp_path, '[mqtt]\ntls = true\nca_file = "ca.crt"\n[http]\nport = 0\n')
+    script = Path(sys.executable).parent / "pantau-collector"
+    res = subprocess.run(
+        [str(script), command, "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 2, res.stderr
+    assert res.stdout == ""
+    assert res.stderr == (f"pantau-collector: {path}: mqtt.ca_file: {junk}: not a PEM CA bundle\n")
+
+
+def test_an_encrypted_key_is_a_config_error_not_a_prompt(
+    tmp_path: Path, tls_certs: TlsCerts
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(tls_certs.server_key.read_bytes(), None)
+    encrypted = tmp_path / "enc.key"
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"rahasia"),
+        )
+    )
+    path = write(
+        tmp_path,
+        f'[mqtt]\ntls = true\ncert_file = "{tls_certs.server_cert}"\nkey_file = "{encrypted}"\n',
+    )
+    with pytest.raises(ConfigError, match=r"mqtt\.key_file: .*not an unencrypted PEM private key"):
+        cc.load(path)
