@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from agent import __version__
-from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, ConfigError, load_config, warnings
+from agent.config import (
+    DEFAULT_CONFIG_PATH,
+    AgentConfig,
+    ConfigError,
+    file_errors,
+    load_config,
+    uses_systemd_credential,
+    warnings,
+)
 from agent.errors import AgentError
 
 EXIT_OK = 0
@@ -47,10 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "usb":
             return _usb(args.json)
-        cfg = load_config(args.config)
-        if args.command == "check":
-            return _check(cfg, args.config, args.json)
-        return _run(cfg, args.config)
+        if args.command == "check":  # files the config names are reported as problems
+            return _check(load_config(args.config, check_files=False), args.config, args.json)
+        return _run(load_config(args.config), args.config)
     except ConfigError as exc:
         print(f"pantau-agent: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -65,6 +72,17 @@ def _check(cfg: AgentConfig, source: str, as_json: bool) -> int:
 
     for warning in warnings(cfg):
         print(f"pantau-agent: warning: {warning}", file=sys.stderr)
+    files = []
+    for err in file_errors(cfg, source):
+        if err.key == "mqtt.password_file" and uses_systemd_credential(cfg.mqtt.password_file):
+            # Only the systemd unit hands the password over; `systemctl status` shows its errors.
+            print(
+                "pantau-agent: note: mqtt.password_file comes from the systemd unit "
+                "(LoadCredential): not checked here",
+                file=sys.stderr,
+            )
+        else:
+            files.append(err)
     agent = build_agent(
         cfg, hotplug=False, spool_path=":memory:", connect=False, source=source, log=_quiet()
     )
@@ -73,10 +91,11 @@ def _check(cfg: AgentConfig, source: str, as_json: bool) -> int:
     finally:
         agent.close()
     if as_json:
-        print(json.dumps(report.render_json(state, cfg), indent=2, ensure_ascii=False))
+        doc = report.render_json(state, cfg, files)
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
-        sys.stdout.write(report.render_text(state, cfg))
-    return EXIT_OK if not report.problems(state, cfg) else EXIT_PROBLEM
+        sys.stdout.write(report.render_text(state, cfg, files))
+    return EXIT_OK if not report.problems(state, cfg, files) else EXIT_PROBLEM
 
 
 def _quiet() -> logging.Logger:

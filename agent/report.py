@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
 
 from agent.checks.usb import rule_label
-from agent.config import AgentConfig
+from agent.config import AgentConfig, ConfigError
 from pantau import wire
 
 #: (Indonesian name, English name) of the usual device classes.
@@ -86,6 +87,29 @@ _PROBE_HINTS: Final[dict[str, tuple[str, str]]] = {
         "The server answered with an unexpected status: the service has a problem.",
     ),
 }
+_FILE_HINTS: Final[dict[str, tuple[str, str]]] = {
+    "mqtt.password_file": (
+        "Berkas kata sandi broker tidak ada atau tidak terbaca: salin lagi berkas `password` "
+        "stasiun ini dari hasil `pantau provision`, atau hubungi teknisi TI. Tanpa itu agen "
+        "tidak bisa mengirim laporan.",
+        "The broker password file is missing or unreadable: copy this station's `password` "
+        "file again from the `pantau provision` output, or call IT. Without it the agent "
+        "cannot report.",
+    ),
+    "mqtt.ca_file": (
+        "Berkas sertifikat CA broker (ca.crt) tidak ada atau rusak: salin lagi `ca.crt` stasiun "
+        "ini dari hasil `pantau provision`, atau hubungi teknisi TI. Tanpa itu agen tidak bisa "
+        "mengirim laporan.",
+        "The broker's CA certificate file (ca.crt) is missing or broken: copy this station's "
+        "`ca.crt` again from the `pantau provision` output, or call IT. Without it the agent "
+        "cannot report.",
+    ),
+}
+_FILE_DEFAULT_HINT: Final = (
+    "Berkas yang disebut di konfigurasi tidak ada atau rusak: hubungi teknisi TI.",
+    "A file named in the configuration is missing or broken: call IT.",
+)
+
 _PROBE_DEFAULT_HINT: Final = (
     "Layanan tidak bisa dihubungi: hubungi teknisi TI.",
     "The service cannot be reached: call IT.",
@@ -94,7 +118,7 @@ _PROBE_DEFAULT_HINT: Final = (
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    kind: str  # peripheral | probe | check
+    kind: str  # peripheral | probe | check | config
     subject: str
     summary: str
     hint_id: str
@@ -119,9 +143,18 @@ def _device_hint(device_class: str, reason: str) -> tuple[str, str]:
     )
 
 
-def problems(state: wire.State, cfg: AgentConfig) -> list[Problem]:
-    """Everything not healthy in ``state``, each with a hint (empty list: all healthy)."""
-    out = []
+def problems(
+    state: wire.State, cfg: AgentConfig, files: Sequence[ConfigError] = ()
+) -> list[Problem]:
+    """Everything not healthy in ``state``, each with a hint (empty list: all healthy).
+
+    ``files``: unusable files the config names (:func:`agent.config.file_errors`); the service
+    would refuse to start with them, so they are problems too (kind ``config``).
+    """
+    out = [
+        Problem("config", err.key, err.message, *_FILE_HINTS.get(err.key, _FILE_DEFAULT_HINT))
+        for err in files
+    ]
     for p in state.peripherals:
         if p.present:
             continue
@@ -163,9 +196,9 @@ def _device_text(d: wire.Device) -> str:
     return f"{d.vid:04x}:{d.pid:04x} {name}".rstrip() + where
 
 
-def render_text(state: wire.State, cfg: AgentConfig) -> str:
+def render_text(state: wire.State, cfg: AgentConfig, files: Sequence[ConfigError] = ()) -> str:
     """The operator's table."""
-    found = problems(state, cfg)
+    found = problems(state, cfg, files)
     by_subject = {(p.kind, p.subject): p for p in found}
     st = cfg.station
     lines = [f"pantau-agent check: {st.id}" + (f" ({st.kecamatan})" if st.kecamatan else ""), ""]
@@ -221,6 +254,16 @@ def render_text(state: wire.State, cfg: AgentConfig) -> str:
         lines.append(f"  [GAGAL]  {prob.subject}: {prob.summary}")
         lines.append(f"           {prob.hint_id}")
         lines.append(f"           {prob.hint_en}")
+    bad_files = [p for p in found if p.kind == "config"]
+    if bad_files:
+        lines += [
+            "",
+            "KONFIGURASI / CONFIGURATION (layanan tidak akan jalan / the service will not start)",
+        ]
+    for prob in bad_files:
+        lines.append(f"  [GAGAL]  {prob.subject}: {prob.summary}")
+        lines.append(f"           {prob.hint_id}")
+        lines.append(f"           {prob.hint_en}")
     lines.append("")
     if found:
         lines.append(f"HASIL / RESULT: {len(found)} masalah / problem(s)")
@@ -229,9 +272,11 @@ def render_text(state: wire.State, cfg: AgentConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_json(state: wire.State, cfg: AgentConfig) -> dict[str, Any]:
+def render_json(
+    state: wire.State, cfg: AgentConfig, files: Sequence[ConfigError] = ()
+) -> dict[str, Any]:
     """For tools: health, the problems with hints, and the full state as on the wire."""
-    found = problems(state, cfg)
+    found = problems(state, cfg, files)
     return {
         "healthy": not found,
         "station": cfg.station.id,

@@ -148,3 +148,50 @@ def test_missing_libusb_is_a_clear_error_in_check_and_usb(tmp_path: Path) -> Non
     assert listing.returncode == 1
     assert listing.stderr.startswith("pantau-agent: libusb not found: install it")
     assert listing.stderr.count("\n") == 1
+
+
+def test_check_reports_missing_ca_and_password_files_as_problems(tmp_path: Path) -> None:
+    # The same config makes `run` exit 2; `check` must not call the station healthy.
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        STATION + '[mqtt]\nhost = "127.0.0.1"\nca_file = "ca.crt"\npassword_file = "password"\n'
+    )
+    out = run_cli("check", "--config", str(path))
+    assert out.returncode == 1, out.stdout + out.stderr
+    text = out.stdout
+    assert "KONFIGURASI / CONFIGURATION" in text
+    ca, pw = tmp_path / "ca.crt", tmp_path / "password"
+    assert f"[GAGAL]  mqtt.ca_file: cannot read {ca}: No such file or directory" in text
+    assert f"[GAGAL]  mqtt.password_file: cannot read {pw}: No such file or directory" in text
+    assert "salin lagi `ca.crt` stasiun ini" in text
+    assert "copy this station's `password` file again" in text
+    assert "HASIL / RESULT: 2 masalah / problem(s)" in text
+    assert "Traceback" not in out.stderr
+    doc = json.loads(run_cli("check", "--config", str(path), "--json").stdout)
+    assert doc["healthy"] is False
+    assert [(p["kind"], p["subject"]) for p in doc["problems"]] == [
+        ("config", "mqtt.ca_file"),
+        ("config", "mqtt.password_file"),
+    ]
+    assert all(p["hint_id"] and p["hint_en"] for p in doc["problems"])
+
+
+def test_check_leaves_the_systemd_credential_to_systemd(tmp_path: Path) -> None:
+    # agent-systemd.toml: the password exists only inside the unit ($CREDENTIALS_DIRECTORY).
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        STATION + '[mqtt]\nhost = "127.0.0.1"\n'
+        'password_file = "${CREDENTIALS_DIRECTORY}/mqtt-password"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
+    out = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "check", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "pantau-agent: note: mqtt.password_file comes from the systemd unit" in out.stderr
+    assert "HASIL / RESULT: semua baik / all healthy" in out.stdout
