@@ -24,6 +24,17 @@ case $TELEGRAM_BOT_TOKEN in
 esac
 
 umask 077
-sed -e "s|[\$]TELEGRAM_BOT_TOKEN|$TELEGRAM_BOT_TOKEN|g" "$src" >"$dst.tmp"
+# awk reads the token from its environment (ENVIRON), so it never appears on a command line
+# (/proc/*/cmdline is readable by every user). Plain text replacement (index/substr), no regex.
+# The image is busybox-based: its awk has ENVIRON.
+awk 'BEGIN { tok = ENVIRON["TELEGRAM_BOT_TOKEN"]; ph = "$TELEGRAM_BOT_TOKEN" }
+{
+    line = $0; out = ""
+    while ((i = index(line, ph)) > 0) {
+        out = out substr(line, 1, i - 1) tok
+        line = substr(line, i + length(ph))
+    }
+    print out line
+}' "$src" >"$dst.tmp"
 mv -f "$dst.tmp" "$dst"
 exec "$bin" --config.file="$dst" "$@"

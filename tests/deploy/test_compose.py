@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import tomllib
 import urllib.request
@@ -345,3 +346,49 @@ def test_alertmanager_entrypoint_refuses_a_missing_or_odd_token(tmp_path: Path, 
     assert proc.returncode == 2
     assert "TELEGRAM_BOT_TOKEN" in proc.stderr
     assert not (tmp_path / "am.yml").exists()
+
+
+def test_alertmanager_entrypoint_keeps_the_token_off_every_command_line(tmp_path: Path) -> None:
+    """/proc/*/cmdline is world-readable: the token may be in the environment, never in argv.
+
+    Every external command the script may run is a shim on PATH that logs its argv, then runs
+    the real tool (each awk installed here: the image's busybox awk is not, but the script uses
+    only POSIX awk); Alertmanager is a shim too.
+    """
+    script = DEPLOY / "scripts" / "alertmanager-entrypoint.sh"
+    token = "123456:ABC-def_ghi"
+    src = tmp_path / "src.yml"
+    src.write_text("a: $TELEGRAM_BOT_TOKEN $TELEGRAM_BOT_TOKEN\nb: $TELEGRAM_BOTX & \\1 |x|\n")
+    real_path = os.environ["PATH"]
+    tools = ["sed", "mv", "cat", "cp", "tr", "perl", "python3", "envsubst", "printf", "env"]
+    awks = [a for a in ("mawk", "gawk", "original-awk", "busybox") if shutil.which(a)]
+    assert awks
+    for awk in awks:
+        shims, log = tmp_path / f"shims-{awk}", tmp_path / f"argv-{awk}.log"
+        shims.mkdir()
+        for name in [*tools, "awk", "alertmanager"]:
+            target = {"awk": f"{awk} awk" if awk == "busybox" else awk}.get(name, name)
+            run = "exit 0" if name == "alertmanager" else f'PATH="{real_path}" exec {target} "$@"'
+            shim = shims / name
+            shim.write_text(f'#!/bin/sh\nprintf "%s\\n" "{name} $*" >>"{log}"\n{run}\n')
+            shim.chmod(0o755)
+        dst = tmp_path / f"{awk}.yml"
+        proc = subprocess.run(
+            ["sh", str(script), "--storage.path=/x"],
+            env={
+                "PATH": f"{shims}:{real_path}",
+                "TELEGRAM_BOT_TOKEN": token,
+                "PANTAU_AM_CONFIG_SRC": str(src),
+                "PANTAU_AM_CONFIG": str(dst),
+                "PANTAU_AM_BIN": str(shims / "alertmanager"),
+            },
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        argv = log.read_text()
+        assert len(argv.splitlines()) >= 2, argv  # the shims saw the substitution's command
+        assert f"alertmanager --config.file={dst} --storage.path=/x" in argv
+        assert token not in argv
+        assert dst.read_text() == f"a: {token} {token}\nb: $TELEGRAM_BOTX & \\1 |x|\n"
