@@ -7,7 +7,6 @@ service could not start; 2 a configuration mistake (one line on stderr, no trace
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sys
@@ -91,6 +90,8 @@ def _check(cfg: AgentConfig, source: str, as_json: bool) -> int:
     finally:
         agent.close()
     if as_json:
+        import json  # here, not at import: the service never needs it (docs/performance.md)
+
         doc = report.render_json(state, cfg, files)
         print(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
@@ -147,6 +148,8 @@ def _usb(as_json: bool) -> int:
 
     devices = PyUsbReader().devices()
     if as_json:
+        import json
+
         rows = [
             {
                 "vid": f"{d.vid:04x}",
