@@ -12,8 +12,10 @@ Each measurement runs in a fresh child process and reports its own numbers (VmRS
 - ``agent+tcp``: the same rounds plus one login probe (TCP connect to a local listener).
 - ``idle``: ``pantau-agent run``'s service loop connected to a real mosquitto for ``--idle``
   seconds with nothing changing: CPU per second of doing nothing.
-- ``idle, TLS+udev+tcp``: the same as a station is deployed: TLS verified against one CA file
-  (as ``pantau provision`` writes it), udev hotplug (pyudev) on, and the login TCP probe.
+- ``pantau-agent run``: the real command (``agent.cli.main(["run", "--config", F])``) on a TOML
+  file as a station is deployed: TLS verified against one CA file (as ``pantau provision``
+  writes it), udev hotplug (pyudev), the login TCP probe, the spool on disk, logging to stderr;
+  measured idle like ``idle``, then stopped with SIGTERM.
 
 Bytecode: the children find compiled bytecode for every module, as an agent installed with pip
 has (pip compiles at install): they share a ``PYTHONPYCACHEPREFIX`` in a temporary directory and
@@ -46,6 +48,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the test harness: umockdev bus, mosquitto
+sys.path.insert(0, str(REPO))  # agent.config renders the run row's TOML file
 
 MEASURE = textwrap.dedent(
     """
@@ -133,6 +136,31 @@ IDLE = MEASURE + textwrap.dedent(
 
 #: Interpreter flags of every child (``--optimize``: ``-OO``).
 PYTHON_FLAGS: list[str] = []
+
+RUN = MEASURE + textwrap.dedent(
+    """
+    import logging, os, signal, sys, threading
+    from agent.cli import main
+    seconds = float(sys.argv[2])
+    lines = []
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+    logging.getLogger('agent').addHandler(Keep())
+    out = {}
+    def measure():
+        time.sleep(2.0)  # connect, first rounds and publishes
+        start = time.process_time()
+        time.sleep(seconds)
+        out.update(mem(), cpu_ms_per_s_idle=(time.process_time() - start) / seconds * 1000)
+        os.kill(os.getpid(), signal.SIGTERM)
+    threading.Thread(target=measure, daemon=True).start()
+    rc = main(['run', '--config', sys.argv[1]])
+    print(json.dumps({**out, 'rc': rc,
+                      'connected': any(m.startswith('mqtt: connected') for m in lines),
+                      'hotplug': not any(m.startswith('hotplug unavailable') for m in lines)}))
+    """
+)
 
 
 def child(code: str, args: list[str], env: dict[str, str]) -> dict[str, Any]:
@@ -244,12 +272,15 @@ def main() -> None:
         if args.idle > 0:
             from harness import Mosquitto, make_tls_certs
 
+            from agent.config import convert_config, render_toml
+
             certs = make_tls_certs(Path(tmp) / "tls")
             broker = Mosquitto(Path(tmp) / "mosquitto", tls=True, certs=certs).start()
             try:
                 plain = {**base, "mqtt": {"host": broker.host, "port": broker.port, "tls": False}}
                 deployed = {
                     **with_tcp,
+                    "spool": {"path": f"{tmp}/d.sqlite"},
                     "mqtt": {
                         "host": broker.host,
                         "port": broker.tls_port,
@@ -257,16 +288,14 @@ def main() -> None:
                         "ca_file": str(certs.ca_cert),
                     },
                 }
-                for name, cfg, hotplug, spool in (
-                    ("agent run, idle", plain, "none", "c"),
-                    ("agent run, idle, TLS+udev+tcp", deployed, "udev", "d"),
-                ):
-                    idle = child(
-                        IDLE,
-                        [json.dumps(cfg), str(args.idle), f"{tmp}/{spool}.sqlite", hotplug],
-                        env,
-                    )
-                    idle_rows.append((name, idle))
+                idle = child(
+                    IDLE, [json.dumps(plain), str(args.idle), f"{tmp}/c.sqlite", "none"], env
+                )
+                idle_rows.append(("agent run, idle", idle))
+                toml = Path(tmp) / "agent.toml"
+                toml.write_text(render_toml(convert_config(deployed, "bench")))
+                run = child(RUN, [str(toml), str(args.idle)], env)
+                idle_rows.append(("pantau-agent run, idle", run))
             finally:
                 broker.stop()
     listener.close()
@@ -285,9 +314,9 @@ def main() -> None:
             f"{r['cpu_ms_per_round']:13.3f} {r['rss_mb'] / bare_rss:11.2f}x"
         )
     print(f"devices matched per round: {rows[2][1].get('devices_matched')}")
-    for name, idle in idle_rows:
+    for name, idle in idle_rows:  # the run row: TLS (one CA file), udev, login tcp, TOML file
         note = "" if idle["connected"] else " (NOT connected)"
-        if "udev" in name and not idle["hotplug"]:
+        if name.startswith("pantau-agent") and not idle["hotplug"]:
             note += " (udev unavailable: polling)"
         print(
             f"{name:30} {idle['rss_mb']:8.1f} {idle.get('pss_mb', 0):8.1f} "
