@@ -1,7 +1,8 @@
-"""HTTP: ``/metrics``, ``/healthz``, ``/api/stations`` (JSON) and ``/`` (fleet board).
+"""HTTP: ``/metrics``, ``/healthz``, ``/readyz``, ``/api/stations`` (JSON), ``/`` (fleet board).
 
 stdlib ``ThreadingHTTPServer``; loopback by default; optional TLS and basic auth (``/healthz``
-stays open for liveness checks and reveals nothing about the fleet). Passwords are never logged;
+and ``/readyz`` stay open for liveness and readiness checks: they tell only whether MQTT is
+connected, nothing about the fleet). Passwords are never logged;
 request logs go to the ``collector.http`` logger at debug level without headers.
 
 ``/metrics`` takes a snapshot (references only, under the fleet lock for well under a
@@ -149,9 +150,12 @@ class HttpServer:
         renderer: Renderer,
         password: str = "",
         title: str = "pantau",
+        mqtt_connected: Callable[[], bool] | None = None,
     ) -> None:
         self.cfg = cfg
         self.snapshot = snapshot
+        #: Cheap MQTT state for /healthz and /readyz (default: from a snapshot).
+        self.mqtt_connected = mqtt_connected or (lambda: snapshot().mqtt_connected)
         self.renderer = renderer
         self.title = title
         self.auth: _Auth | None = None
@@ -241,7 +245,15 @@ def _make_handler(app: HttpServer) -> type[BaseHTTPRequestHandler]:
             params = {k: v[-1] for k, v in urllib.parse.parse_qs(query).items()}
             try:
                 if path == "/healthz":
-                    self._send(200, b"ok\n", "text/plain; charset=utf-8")
+                    # Liveness: 200 while the process serves; the body tells the MQTT state.
+                    mqtt = b"connected" if app.mqtt_connected() else b"disconnected"
+                    self._send(200, b"ok\nmqtt: " + mqtt + b"\n", "text/plain; charset=utf-8")
+                    return
+                if path == "/readyz":
+                    if app.mqtt_connected():
+                        self._send(200, b"ready\n", "text/plain; charset=utf-8")
+                    else:
+                        self._send(503, b"mqtt: disconnected\n", "text/plain; charset=utf-8")
                     return
                 if app.auth is not None and not app.auth.check(self.headers.get("Authorization")):
                     self._send(

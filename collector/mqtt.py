@@ -5,7 +5,8 @@ loop): every failure is caught, counted (``internal_error``) and logged at a bou
 message callback is the ingest hot path: decode (outside the lock) and apply under the fleet lock,
 nothing else. Subscriptions are (re)made in ``on_connect``, i.e. after every reconnect, and the
 broker then re-sends every retained state and status, which rebuilds the fleet after a broker or
-collector restart.
+collector restart. A failed connection attempt (``on_connect_fail``, or a CONNACK refusal) is
+counted in ``connect_failures`` and logged as a warning: once per outage, then once a minute.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from collector.config import MqttConfig
@@ -39,6 +40,11 @@ class _RateLimited:
         self.next = 0.0
         self.suppressed = 0
 
+    def reset(self) -> None:
+        """Let the next record through at once (a new episode, e.g. the next outage)."""
+        self.next = 0.0
+        self.suppressed = 0
+
     def allow(self) -> int | None:
         now = self.clock()
         if now < self.next:
@@ -47,6 +53,34 @@ class _RateLimited:
         self.next = now + self.interval
         suppressed, self.suppressed = self.suppressed, 0
         return suppressed
+
+
+class _Client(paho.Client):
+    """paho's client, remembering why the last connection attempt failed.
+
+    paho's ``on_connect_fail`` callback is given no reason; the exception is raised (and dropped)
+    by :meth:`reconnect` on paho's network thread.
+    """
+
+    last_connect_error: OSError | None = None
+
+    def reconnect(self) -> MQTTErrorCode:
+        try:
+            return super().reconnect()
+        except OSError as exc:
+            self.last_connect_error = exc
+            raise
+
+
+def _describe(exc: OSError | None) -> str:
+    """A connection error in one line, e.g. ``ConnectionRefusedError: Connection refused``."""
+    if exc is None:
+        return "unknown error"
+    return f"{type(exc).__name__}: {exc.strerror or exc}"
+
+
+def _not_logged(suppressed: int) -> str:
+    return f" ({suppressed} failed attempts since the last warning)" if suppressed else ""
 
 
 def default_client_id() -> str:
@@ -70,10 +104,14 @@ class MqttIngest:
         self.connects = 0
         self._stopping = False
         self.subscribe_failures = 0
+        #: Connection attempts that failed (refused, unresolvable, TLS, CONNACK refusal).
+        self.connect_failures = 0
         self._errors = _RateLimited()
         self._rejections = _RateLimited()
+        #: One warning per outage, then at most one a minute while it lasts.
+        self._connect_log = _RateLimited(60.0)
         v5 = cfg.protocol == "5"
-        self.client = paho.Client(
+        self.client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=cfg.client_id or default_client_id(),
             protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
@@ -97,6 +135,7 @@ class MqttIngest:
         else:
             self._subscriptions = [(t, cfg.qos) for t in cfg.topics]
         self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
@@ -123,10 +162,19 @@ class MqttIngest:
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         try:
             if reason.is_failure:
-                log.warning(
-                    "MQTT connection to %s:%d refused: %s", self.cfg.host, self.cfg.port, reason
-                )
+                self.connect_failures += 1
+                suppressed = self._connect_log.allow()
+                if suppressed is not None:
+                    log.warning(
+                        "MQTT connection to %s:%d refused by the broker: %s; retrying with "
+                        "backoff%s",
+                        self.cfg.host,
+                        self.cfg.port,
+                        reason,
+                        _not_logged(suppressed),
+                    )
                 return
+            self._connect_log.reset()
             self.connects += 1
             result, _mid = client.subscribe(self._subscriptions)
             if result != paho.MQTT_ERR_SUCCESS:
@@ -141,6 +189,23 @@ class MqttIngest:
             )
         except Exception:
             log.exception("MQTT on_connect failed")
+
+    def _on_connect_fail(self, client: paho.Client, _u: Any) -> None:
+        """No connection at all (refused, unresolvable host, timeout, TLS handshake)."""
+        try:
+            self.connect_failures += 1
+            suppressed = self._connect_log.allow()
+            if suppressed is not None:
+                error = client.last_connect_error if isinstance(client, _Client) else None
+                log.warning(
+                    "MQTT cannot connect to %s:%d: %s; retrying with backoff%s",
+                    self.cfg.host,
+                    self.cfg.port,
+                    _describe(error),
+                    _not_logged(suppressed),
+                )
+        except Exception:
+            log.exception("MQTT on_connect_fail failed")
 
     def _on_subscribe(self, _c: Any, _u: Any, _mid: int, reasons: list[Any], _p: Any) -> None:
         try:

@@ -90,7 +90,11 @@ class Collector:
         self.renderer = Renderer()
         self.mqtt = MqttIngest(config.mqtt, self.fleet, password=mqtt_password, clock=clock)
         self.http = HttpServer(
-            config.http, snapshot=self.snapshot, renderer=self.renderer, password=http_password
+            config.http,
+            snapshot=self.snapshot,
+            renderer=self.renderer,
+            password=http_password,
+            mqtt_connected=lambda: self.fleet.mqtt_connected,
         )
         self._started = False
 

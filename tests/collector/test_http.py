@@ -155,6 +155,7 @@ def test_basic_auth_with_hash(tmp_path: Path) -> None:
         assert get(c.url + "/metrics", {"Authorization": good})[0] == 200
         assert get(c.url + "/api/stations", {"Authorization": good})[0] == 200
         assert get(c.url + "/healthz")[0] == 200  # liveness stays open
+        assert get(c.url + "/readyz")[0] == 503  # so does readiness (no broker here)
     finally:
         c.stop()
 

@@ -199,7 +199,9 @@ def test_wrong_broker_password_keeps_running_and_disconnected(mosquitto_factory,
     try:
         time.sleep(1.0)
         assert not c.mqtt_connected
-        assert get(c.url + "/healthz")[0] == 200
+        assert get(c.url + "/healthz")[2] == b"ok\nmqtt: disconnected\n"
+        assert get(c.url + "/readyz")[0] == 503
+        assert c.mqtt.connect_failures >= 1  # CONNACK "not authorized" counts as a failure
         assert b"pantau_collector_mqtt_connected 0\n" in get(c.url + "/metrics")[2]
     finally:
         c.stop()
@@ -274,3 +276,95 @@ def test_pantau_collector_run_process(mosquitto: Mosquitto, tmp_path) -> None:  
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert f"pantau-collector: serving http://127.0.0.1:{port}" in err
+
+
+def _lines(stream) -> list[str]:  # type: ignore[no-untyped-def]
+    """Collect a process's stderr lines on a thread (so the test can look while it runs)."""
+    import threading
+
+    lines: list[str] = []
+
+    def pump() -> None:
+        lines.extend(stream)  # appends line by line as they arrive
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def test_run_warns_when_the_broker_refuses_and_is_not_ready_until_connected(
+    mosquitto: Mosquitto, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """`pantau-collector run` against a stopped broker: a warning (rate limited, no secret),
+    /healthz stays 200 but says `mqtt: disconnected`, /readyz is 503 until the broker is back."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from harness import free_port
+
+    mosquitto.stop()  # its port now refuses connections
+    port = free_port()
+    (tmp_path / "pw").write_text("rahasia-sekali\n")
+    (tmp_path / "pw").chmod(0o600)
+    cfg = tmp_path / "collector.toml"
+    cfg.write_text(
+        f'[mqtt]\nport = {mosquitto.port}\nusername = "collector"\npassword_file = "pw"\n'
+        f"reconnect_min_s = 0.1\nreconnect_max_s = 0.3\n[http]\nport = {port}\n"
+    )
+    script = Path(sys.executable).parent / "pantau-collector"
+    proc = subprocess.Popen(
+        [str(script), "run", "--config", str(cfg)], stderr=subprocess.PIPE, text=True
+    )
+    lines = _lines(proc.stderr)
+    url = f"http://127.0.0.1:{port}"
+    warning = f"WARNING collector.mqtt: MQTT cannot connect to 127.0.0.1:{mosquitto.port}"
+    try:
+        deadline = time.monotonic() + 20
+        while not any(warning in line for line in lines):
+            assert time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
+        status, _, body = get(url + "/healthz")
+        assert (status, body) == (200, b"ok\nmqtt: disconnected\n")
+        status, _, body = get(url + "/readyz")
+        assert (status, body) == (503, b"mqtt: disconnected\n")
+        mosquitto.start()
+        deadline = time.monotonic() + 20
+        while get(url + "/readyz")[0] != 200:
+            assert time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
+        assert get(url + "/readyz")[2] == b"ready\n"
+        assert get(url + "/healthz")[2] == b"ok\nmqtt: connected\n"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    err = "".join(lines)
+    assert proc.returncode == 0, err
+    # Retried every 0.1-0.3 s while the broker was down, logged once (at most one a minute).
+    assert sum(warning in line for line in lines) == 1, err
+    assert "Connection refused" in err
+    assert "rahasia" not in err
+    assert "Traceback" not in err
+
+
+def test_an_unresolvable_broker_host_is_logged_and_not_ready(caplog) -> None:  # type: ignore[no-untyped-def]
+    from collector.config import from_dict
+    from collector.service import Collector
+
+    caplog.set_level(logging.WARNING, logger="collector.mqtt")
+    cfg = from_dict(
+        {
+            "mqtt": {"host": "nonexistent.invalid", "reconnect_min_s": 0.1, "reconnect_max_s": 0.2},
+            "http": {"port": 0},
+        }
+    )
+    c = Collector(cfg, inventory=[]).start()
+    try:
+        assert c.wait_until(lambda c: c.mqtt.connect_failures >= 3, 10)
+        assert get(c.url + "/readyz")[0] == 503
+        assert get(c.url + "/healthz")[2] == b"ok\nmqtt: disconnected\n"
+    finally:
+        c.stop()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("MQTT cannot connect to nonexistent.invalid:1883: "), warnings
