@@ -47,6 +47,7 @@ from agent.config import (
     system_disks,
 )
 from agent.errors import SpoolError
+from agent.loglimit import LogLimiter
 from agent.publisher import Connection, Publisher, Topics
 from agent.runner import Outcome, Runner
 from agent.spool import Spool
@@ -136,6 +137,8 @@ class Agent:
         self.hotplug = hotplug
         self.session = session or secrets.token_hex(8)
         self.log = log or logging.getLogger("agent")
+        #: Errors that repeat on every change (a full disk): one line per kind every 5 min.
+        self.log_limit = LogLimiter(self.log)
         self.started_ts = self.clock.time()
         self.os = os_name()
         st = cfg.station
@@ -154,6 +157,7 @@ class Agent:
         self._published_key: tuple[object, ...] | None = None
         self._published_at = float("-inf")
         self._lost = 0  # events that could not even be spooled (disk full)
+        self._lost_streak = 0  # ... since the last event that could
         self._baseline = self._load_baseline()
         self._wake = threading.Event()
         self._usb_changed = threading.Event()
@@ -208,8 +212,16 @@ class Agent:
         event = wire.Event(kind=kind, subject=subject[:64], detail=detail[:1024], **self._header())  # type: ignore[arg-type]
         try:
             dropped = self.spool.append(self.topics.event, wire.encode(event))
+            if self._lost_streak:
+                self.log.warning("spool: writing again, %d event(s) were lost", self._lost_streak)
+                self._lost_streak = 0
             if dropped:
-                self.log.warning("spool full: dropped %d oldest event(s)", dropped)
+                self.log_limit.log_limited(
+                    logging.WARNING,
+                    "spool-dropped",
+                    "spool full: dropped %d oldest event(s)",
+                    dropped,
+                )
                 note = wire.Event(
                     kind=EventKind.SPOOL_DROPPED,
                     subject="spool",
@@ -219,7 +231,10 @@ class Agent:
                 self.spool.append(self.topics.event, wire.encode(note))
         except SpoolError as exc:
             self._lost += 1
-            self.log.error("event %s lost: %s", kind.value, exc)  # noqa: TRY400 - no traceback
+            self._lost_streak += 1
+            self.log_limit.log_limited(
+                logging.ERROR, "spool-append", "event %s lost: %s", kind.value, exc
+            )
         if self.publisher is not None:
             self.publisher.events_added()
 
@@ -236,7 +251,9 @@ class Agent:
         try:
             self.spool.set(BASELINE_KEY, msgspec.json.encode(self._baseline).decode())
         except SpoolError as exc:
-            self.log.error("cannot save the baseline: %s", exc)  # noqa: TRY400 - no traceback
+            self.log_limit.log_limited(
+                logging.ERROR, "baseline-save", "cannot save the baseline: %s", exc
+            )
 
     # ------------------------------------------------------------------ rounds
 

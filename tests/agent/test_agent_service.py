@@ -3,16 +3,19 @@ backoff. (Windows-only paths, SIGBREAK and the libusb-package backend, are not e
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from agent_support import STATION
 
 from agent.checks.usb import UsbDevice
 from agent.config import AgentConfig, convert_config
+from agent.loglimit import LogLimiter
 from agent.publisher import backoff_delay
 from agent.service import Agent, build_agent
 from agent.simulated import SimulatedHost, SimulatedProber, SimulatedUsb
@@ -125,6 +128,67 @@ def test_full_spool_drops_oldest_and_says_so(tmp_path: Path) -> None:
         assert seqs == sorted(seqs)
     finally:
         agent.close()
+
+
+def test_full_disk_logs_once_per_kind_and_counts_what_it_held_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A real SQLITE_FULL ("database or disk is full"): the spool's own connection is capped at
+    # its current size with PRAGMA max_page_count, as a full disk caps it.
+    usb = SimulatedUsb([CAMERA])
+    agent = make(tmp_path, usb)
+    try:
+        agent.round(["usb"])
+        queued_before = agent.spool.queued
+        db = agent.spool._db
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages}")
+        with caplog.at_level(logging.WARNING, logger="agent"):
+            for _ in range(20):  # 40 changes, each an event that cannot be spooled
+                usb.unplug(0x04A9)
+                agent.round(["usb"])
+                usb.plug(CAMERA)
+                agent.round(["usb"])
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        lost = [r for r in errors if "lost" in r.getMessage()]
+        assert lost, "the first lost event is logged"
+        assert "database or disk is full" in lost[0].getMessage()
+        assert len(errors) <= 2, [r.getMessage() for r in errors]  # one per kind, not per change
+        state = agent.round(["usb"])
+        lost_events = 40 - (state.spool.queued - queued_before)
+        assert lost_events >= 20  # most of the 40 (the last page still took a few)
+        assert state.spool.dropped_total == lost_events  # every lost event is counted
+        assert agent.log_limit.suppressed_total >= lost_events - 1
+        db.execute("PRAGMA max_page_count = 1073741823")  # space again
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="agent"):
+            usb.unplug(0x04A9)
+            agent.round(["usb"])
+        assert "spool: writing again" in caplog.text
+        assert events(agent.spool)[-1].kind is EventKind.PERIPHERAL_REMOVED
+    finally:
+        agent.close()
+
+
+def test_log_limiter_holds_back_repeats_and_counts_them(caplog: pytest.LogCaptureFixture) -> None:
+    now = [100.0]
+    limiter = LogLimiter(
+        logging.getLogger("agent.test"), interval_s=300.0, monotonic=lambda: now[0]
+    )
+    with caplog.at_level(logging.ERROR, logger="agent.test"):
+        assert limiter.log_limited(logging.ERROR, "disk", "event %s lost", "a")
+        for _ in range(5):
+            now[0] += 10
+            assert not limiter.log_limited(logging.ERROR, "disk", "event %s lost", "b")
+        assert limiter.log_limited(logging.ERROR, "other", "other kind")  # keys are separate
+        now[0] = 400.0
+        assert limiter.log_limited(logging.ERROR, "disk", "event %s lost", "c")
+    assert [r.getMessage() for r in caplog.records] == [
+        "event a lost",
+        "other kind",
+        "event c lost (5 more like this in the last 300 s)",
+    ]
+    assert limiter.suppressed_total == 5
 
 
 def test_backoff_grows_with_jitter_and_is_capped() -> None:
