@@ -5,14 +5,23 @@ The Windows service is not run here (no Windows APIs on this machine): only its 
 
 from __future__ import annotations
 
+import re
 import shutil
+import stat
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from agent.config import DEFAULT_CONFIG_PATH, AgentConfig, StationSettings, default_spool_path
+from agent.config import (
+    DEFAULT_CONFIG_PATH,
+    AgentConfig,
+    StationSettings,
+    default_spool_path,
+    read_password,
+)
 from agent.config import load_config as load
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,6 +73,77 @@ def test_credentials_directory_in_password_file_is_expanded(
     )
     cfg = load(path, check_files=False)  # the credential exists only inside the unit
     assert cfg.mqtt.password_file == "/run/credentials/pantau-agent.service/mqtt-password"
+
+
+INSTALL_RE = re.compile(r"install -m (0[0-7]{3}) (\S+) (\S+)")
+DOCS = [REPO / "docs" / "agent.md", REPO / "docs" / "deploy.md"]
+
+
+def documented_installs(doc: Path) -> dict[str, tuple[int, str]]:
+    """``install -m MODE SRC DST`` commands of a doc: DST -> (mode, SRC); repeats must agree."""
+    out: dict[str, tuple[int, str]] = {}
+    for mode, src, dst in INSTALL_RE.findall(doc.read_text()):
+        assert out.setdefault(dst, (int(mode, 8), src)) == (int(mode, 8), src), (doc.name, dst)
+    return out
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_documented_linux_install_gives_the_unit_what_it_reads(
+    doc: Path, tmp_path: Path, tls_certs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Follow the documented install commands on `pantau provision` output (into a scratch
+    root), then start the agent's config loading the way the unit does: as a dynamic user
+    (only files others may read) with the LoadCredential copy in $CREDENTIALS_DIRECTORY."""
+    from pantau import provision
+
+    d = directives()
+    assert d["DynamicUser"] == ["yes"]
+    config_path = d["ExecStart"][0].split()[-1]
+    assert Path(config_path).parent == Path("/etc") / d["ConfigurationDirectory"][0]
+    [credential] = d["LoadCredential"]
+    cred_name, _, cred_source = credential.partition(":")
+
+    station = "3310-juwiring-01"
+    inventory = tmp_path / "inventory.csv"
+    inventory.write_text(
+        f"station,provinsi,kabkota,kecamatan,device_classes\n{station},33,3310,Juwiring,camera\n"
+    )
+    out = tmp_path / "provisioned"
+    argv = [str(inventory), "--out", str(out), "--broker-host", "mqtt.example"]
+    assert provision.main([*argv, "--ca-cert", str(tls_certs.ca_cert)]) == 0
+    station_dir = out / "stations" / station
+
+    installs = documented_installs(doc)
+    assert installs[config_path][1].endswith("/" + provision.SYSTEMD_AGENT_CONFIG), installs
+    assert installs[cred_source] == (0o600, "$S/password"), installs  # root-only on disk
+    root = tmp_path / "root"
+    for dst, (mode, src) in installs.items():
+        if not src.startswith("$S/"):
+            assert (REPO / src).is_file(), src  # the unit, from the repository
+            continue
+        target = root / dst.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((station_dir / src.removeprefix("$S/")).read_bytes())
+        target.chmod(mode)
+
+    creds = tmp_path / "credentials"  # what systemd does for LoadCredential
+    creds.mkdir()
+    (creds / cred_name).write_bytes((root / cred_source.lstrip("/")).read_bytes())
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    installed = root / config_path.lstrip("/")
+    cfg = load(installed)  # loads the CA and reads the password, as `run` does
+    assert read_password(cfg) == (station_dir / "password").read_text().strip()
+    # the dynamic user reads the config and every file it names without any privilege
+    for path in (installed, Path(cfg.mqtt.ca_file)):
+        assert path.is_relative_to(root), path
+        assert path.stat().st_mode & stat.S_IROTH, path
+
+
+def test_docs_do_not_ask_to_edit_the_password_path_by_hand() -> None:
+    for doc in DOCS:
+        text = " ".join(doc.read_text().split())
+        assert "in `agent.toml` set `password_file" not in text, doc.name
+        assert "set `password_file" not in text, doc.name
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
