@@ -12,8 +12,10 @@ Rules (DESIGN.md, wire contract v1):
   ones are rejected as ``over_cap``. They are forgotten after ``forget_unknown_after_s`` without
   any message.
 - Sessions are ordered by when the collector first saw them. A message of a session older than
-  the station's current one is rejected as ``stale_session``; an ``offline`` status of a session
-  never seen while another session is current is such a stale will too. Within a session, a will
+  the station's current one is rejected as ``stale_session``; so is an ``offline`` status of a
+  session never seen while another session is current, but it is held (one per station): if that
+  session's first state or birth comes next, the will applies (a retained replay may send a dead
+  newer session's will before its state). Within a session, a will
   whose ``seq`` is not newer than what the collector had seen before the latest birth belongs to
   an earlier connection and is rejected as ``stale_will``.
 - ``online`` is set by a birth, cleared by a will/shutdown, and set again by a *live* (not
@@ -243,6 +245,7 @@ class _Track:
         "birth_prev_max",
         "current",
         "event_hw",
+        "held_will",
         "last_live_seq",
         "max_seq",
         "offline_seq",
@@ -264,6 +267,9 @@ class _Track:
         self.offline_seq = -1
         self.last_live_seq: int | None = None
         self.event_hw: dict[str, int] = {}
+        #: The offline status of a session not seen yet (at most one): applied if that session's
+        #: first state or birth follows, dropped when another session starts.
+        self.held_will: wire.Status | None = None
         #: hash of the last state's peripherals: unchanged (the usual case) -> reuse presence.
         self.periph_hash = 0
 
@@ -274,7 +280,9 @@ class _Track:
             return "retired"
         return "new"
 
-    def switch(self, session: str, order: int) -> None:
+    def switch(self, session: str, order: int) -> wire.Status | None:
+        """Make ``session`` current; returns the will held for it, if any."""
+        held, self.held_will = self.held_will, None
         self.sessions[session] = order
         while len(self.sessions) > _MAX_SESSIONS:
             del self.sessions[next(iter(self.sessions))]
@@ -282,6 +290,7 @@ class _Track:
         self.max_seq = self.state_seq = self.status_seq = -1
         self.birth_prev_max = self.offline_seq = -1
         self.last_live_seq = None
+        return held if held is not None and held.session == session else None
 
 
 class Fleet:
@@ -410,9 +419,20 @@ class Fleet:
             return self._apply_status(track, message, now, retained)
         return self._apply_event(track, message, now, retained)
 
-    def _new_session(self, track: _Track, session: str) -> None:
+    def _new_session(self, track: _Track, session: str) -> wire.Status | None:
+        """Switch to ``session``; returns the will held for it (see :meth:`_apply_status`)."""
         self._order += 1
-        track.switch(session, self._order)
+        return track.switch(session, self._order)
+
+    def _offline(self, track: _Track, msg: wire.Status, now: float) -> None:
+        track.offline_seq = max(msg.seq, track.max_seq)
+        track.last_live_seq = None
+        track.view = track.view._replace(
+            online=False,
+            offline_reason="shutdown" if msg.reason == "shutdown" else "will",
+            last_seen=now,
+            session=msg.session,
+        )
 
     def _count_gap(self, track: _Track, seq: int, retained: bool) -> int:
         """Advance the live-sequence baseline; returns the number of missing seqs."""
@@ -431,15 +451,22 @@ class Fleet:
         kind = track.classify(msg.session)
         if kind == "retired":
             return STALE_SESSION
+        held = None
         if kind == "new":
-            self._new_session(track, msg.session)
+            held = self._new_session(track, msg.session)
+            if held is not None:
+                # This session's will came before its first state (a retained replay may send the
+                # status first): it is dead, whatever a retained state's seq (a will carries the
+                # connect-time seq, below every later one); a live state newer than the will
+                # still revives it below.
+                self._offline(track, held, now)
         elif msg.seq <= track.state_seq:
             return ""  # the same or an older state again (retained replay): nothing new
         view = track.view
         gap = self._count_gap(track, msg.seq, retained)
         online = view.online
         reason = view.offline_reason
-        if kind == "new":
+        if kind == "new" and held is None:
             # A new agent process: the previous session's birth or will says nothing about it.
             online, reason = None, ""
         elif online is False and not retained and msg.seq > track.offline_seq:
@@ -503,10 +530,15 @@ class Fleet:
         kind = track.classify(msg.session)
         if kind == "retired":
             return STALE_SESSION
+        held = None
         if kind == "new":
             if msg.status == "offline" and track.current is not None:
-                return STALE_SESSION  # the will of a session older than the one we follow
-            self._new_session(track, msg.session)
+                # Either a late will of a session older than the one we follow, or the will of a
+                # newer one whose state has not arrived yet (a retained replay may send the status
+                # first): held (one per station) until that session's first state or birth.
+                track.held_will = msg
+                return STALE_SESSION
+            held = self._new_session(track, msg.session)
         view = track.view
         if msg.status == "online":
             if msg.seq <= track.status_seq:
@@ -519,17 +551,12 @@ class Fleet:
             track.view = view._replace(
                 online=True, offline_reason="", last_seen=now, session=msg.session
             )
+            if held is not None and held.seq > msg.seq:
+                self._offline(track, held, now)  # the will of a later connection than this birth
             return ""
         if msg.seq <= track.birth_prev_max:
             return STALE_WILL
-        track.offline_seq = max(msg.seq, track.max_seq)
-        track.last_live_seq = None
-        track.view = view._replace(
-            online=False,
-            offline_reason="shutdown" if msg.reason == "shutdown" else "will",
-            last_seen=now,
-            session=msg.session,
-        )
+        self._offline(track, msg, now)
         return ""
 
     def _apply_event(self, track: _Track, msg: wire.Event, now: float, retained: bool) -> str:

@@ -196,7 +196,12 @@ def test_stale_will_of_an_older_session_never_marks_a_newer_session_offline() ->
 
 
 def test_will_of_a_never_seen_session_is_stale_when_another_is_current() -> None:
-    """After a collector restart: retained state of B, then B's predecessor's stuck will."""
+    """After a collector restart: retained state of B, then B's predecessor's stuck will.
+
+    Still right with wills of unseen sessions held back (next tests): the broker keeps B's state,
+    not A's, so A is the older session (its will reached the broker after B's birth, e.g. a
+    different client id); A's will applies only if A's own state or birth came next, never here.
+    """
     f = make()
     f.ingest(topic(), state(session="B", seq=7), T0, retained=True)
     assert f.ingest(topic(kind="status"), status("offline", session="A"), T0, retained=True) == (
@@ -463,3 +468,77 @@ def test_a_new_session_does_not_inherit_the_previous_sessions_offline() -> None:
         == fl.STALE_SESSION
     )
     assert st(f, T0 + 60) == "up"
+
+
+# --------------------------------------------------------------------------- will before its state
+
+
+def _follow_a(f: Fleet) -> None:
+    f.ingest(topic(kind="status"), status("online", session="A", seq=1), T0)
+    f.ingest(topic(), state(session="A", seq=2), T0)
+    assert st(f, T0) == "up"
+
+
+def test_a_retained_will_of_an_unseen_session_before_its_state_marks_offline() -> None:
+    """The collector follows A; while it is disconnected the agent restarts as B and dies. On
+    reconnect the broker replays B's will (retained status) before B's retained state."""
+    f = make()
+    _follow_a(f)
+    will = status("offline", session="B", seq=5)  # B's will carries B's connect-time seq
+    assert f.ingest(topic(kind="status"), will, T0 + 60, retained=True) == fl.STALE_SESSION
+    assert st(f, T0 + 60) == "up"  # held back: nothing is known of B yet
+    # B's retained state is newer in seq terms than its will (the will is set before the birth)
+    # and still from before B died: a retained will means B is dead, whatever the seq.
+    assert f.ingest(topic(), state(session="B", seq=9), T0 + 60, retained=True) == ""
+    assert st(f, T0 + 60) == "offline"
+    assert view(f).session == "B"
+    assert fl.problems(view(f), T0 + 60, 3) == ["offline (will)"]
+
+
+def test_the_same_replay_in_the_other_order_marks_offline_too() -> None:
+    f = make()
+    _follow_a(f)
+    assert f.ingest(topic(), state(session="B", seq=9), T0 + 60, retained=True) == ""
+    assert (
+        f.ingest(
+            topic(kind="status"), status("offline", session="B", seq=5), T0 + 60, retained=True
+        )
+        == ""
+    )
+    assert st(f, T0 + 60) == "offline"
+
+
+def test_a_held_will_yields_to_a_live_state_or_birth_that_is_newer() -> None:
+    for later in (
+        ("state", state(session="B", seq=6)),
+        ("status", status("online", session="B", seq=6)),
+    ):
+        f = make()
+        _follow_a(f)
+        f.ingest(
+            topic(kind="status"), status("offline", session="B", seq=5), T0 + 60, retained=True
+        )
+        kind, payload = later
+        assert f.ingest(topic(kind=kind), payload, T0 + 61) == ""  # type: ignore[arg-type]
+        assert st(f, T0 + 61) == "up", kind  # B connected again after that will
+
+
+def test_a_held_will_applies_over_an_older_birth_of_its_session() -> None:
+    f = make()
+    _follow_a(f)
+    f.ingest(topic(kind="status"), status("offline", session="B", seq=7), T0 + 60)
+    assert f.ingest(topic(kind="status"), status("online", session="B", seq=3), T0 + 61) == ""
+    assert st(f, T0 + 61) == "offline"  # the will came from a later connection than that birth
+
+
+def test_only_one_will_is_held_per_station_and_another_session_drops_it() -> None:
+    f = make()
+    _follow_a(f)
+    for session in ("B", "C"):
+        f.ingest(
+            topic(kind="status"), status("offline", session=session, seq=5), T0 + 60, retained=True
+        )
+    f.ingest(topic(), state(session="B", seq=9), T0 + 60, retained=True)
+    assert st(f, T0 + 60) == "up"  # B's will was replaced by C's
+    f.ingest(topic(), state(session="C", seq=9), T0 + 61, retained=True)
+    assert st(f, T0 + 61) == "up"  # C's was dropped when B became current

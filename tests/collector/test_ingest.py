@@ -12,6 +12,7 @@ from harness import Mosquitto
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.fleet import OVER_CAP
+from pantau import wire
 
 JUW = "3310-juwiring-01"
 
@@ -368,3 +369,36 @@ def test_an_unresolvable_broker_host_is_logged_and_not_ready(caplog) -> None:  #
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1, warnings
     assert warnings[0].startswith("MQTT cannot connect to nonexistent.invalid:1883: "), warnings
+
+
+def test_an_agent_that_restarted_and_died_while_the_collector_was_away_is_offline(
+    mosquitto: Mosquitto,
+) -> None:
+    """The collector follows session A; while its MQTT connection is down the agent restarts as
+    session B and dies. mosquitto then replays B's will (the status topic, retained first) before
+    B's retained state: the station must read offline, not up until it goes stale."""
+    from collector.mqtt import MqttIngest
+
+    with running(mosquitto) as c:
+        a = _agent_with_will(mosquitto, JUW, "A")
+        assert c.wait_until(lambda c: stations(c)[JUW]["status"] == "up", 10)
+        c.mqtt.stop()  # the collector is away (the fleet state stays)
+        _crash(a)
+        b = _agent_with_will(mosquitto, JUW, "B")
+        _crash(b)
+        with publisher(mosquitto) as probe:  # wait until the broker has published B's will
+            probe.subscribe(topic(JUW, "status"))
+            while True:
+                will = wire.decode(topic(JUW, "status"), probe.expect(timeout=10).payload)[1]
+                if isinstance(will, wire.Status) and (will.session, will.status) == (
+                    "B",
+                    "offline",
+                ):
+                    break
+        before = c.snapshot().received_total
+        c.mqtt = MqttIngest(c.config.mqtt, c.fleet, clock=c.clock)  # reconnects: retained replay
+        c.mqtt.start()
+        assert c.wait_until(lambda c: c.snapshot().received_total >= before + 2, 10)
+        view = next(v for v in c.snapshot().stations if v.station == JUW)
+        assert view.session == "B"
+        assert stations(c)[JUW]["status"] == "offline", stations(c)[JUW]
