@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from agent.errors import SpoolError
+from agent.loglimit import LogLimiter
 from agent.spool import Spool
 
 TICK_S: Final = 0.2
@@ -105,6 +106,7 @@ class Publisher:
         self._status = status
         self._state = state
         self.log = log or logging.getLogger("agent.publisher")
+        self._log_limit = LogLimiter(self.log)  # spool errors repeat per event on a full disk
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._stopping = threading.Event()
         self._connected = threading.Event()
@@ -279,7 +281,7 @@ class Publisher:
             try:
                 rows = self.spool.after(self._last_sent, WINDOW - len(self._inflight))
             except SpoolError as exc:
-                self.log.error("spool: %s", exc)  # noqa: TRY400 - one line, no traceback
+                self._log_limit.log_limited(logging.ERROR, "spool-read", "spool: %s", exc)
                 return
             if not rows:
                 return
@@ -340,7 +342,10 @@ class Publisher:
             if reason.is_failure:
                 self.log.error("mqtt: broker rejected event %d: %s (kept)", event_id, reason)
             else:
-                self.spool.delete(event_id)
+                try:
+                    self.spool.delete(event_id)
+                except SpoolError as exc:  # kept: sent again after a reconnect (same seq)
+                    self._log_limit.log_limited(logging.ERROR, "spool-delete", "spool: %s", exc)
             self._pump()
         except Exception:
             self.log.exception("mqtt: error in on_publish")

@@ -149,9 +149,12 @@ class Spool:
     def delete(self, event_id: int) -> None:
         """Forget an event the broker acknowledged (a no-op if it was already dropped)."""
         with self._lock:
-            row = self._db.execute(
-                "DELETE FROM events WHERE id = ? RETURNING length(payload)", (event_id,)
-            ).fetchone()
+            try:
+                row = self._db.execute(
+                    "DELETE FROM events WHERE id = ? RETURNING length(payload)", (event_id,)
+                ).fetchone()
+            except sqlite3.Error as exc:  # a full disk: the WAL cannot grow
+                raise SpoolError(f"cannot forget a sent event in {self.path}: {exc}") from None
             if row is not None:
                 self._count -= 1
                 self._bytes -= row[0]

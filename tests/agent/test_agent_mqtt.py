@@ -7,6 +7,7 @@ path is tested under umockdev in test_agent_umockdev.py); the subprocess tests r
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -34,6 +35,7 @@ from agent.checks.usb import UsbDevice
 from agent.config import AgentConfig, convert_config
 from agent.service import build_agent
 from agent.simulated import SimulatedHost, SimulatedUsb
+from agent.spool import Spool
 from pantau import wire
 
 CAMERA = UsbDevice(0x04A9, 0x3218, 1, "1-2", 0, (6,), "Canon Inc.", "Canon EOS 1300D")
@@ -472,3 +474,38 @@ def test_falls_back_to_mqtt_311_on_a_broker_without_mqtt_5(
         nats.terminate()
         nats.wait(10)
         log.close()
+
+
+def test_unwritable_spool_while_connected_is_logged_once_without_traceback(
+    tmp_path: Path, mosquitto: Mosquitto, usb: SimulatedUsb, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A spool that cannot be written (PRAGMA query_only stands in for a full disk, whose WAL
+    # cannot grow): every PUBACK's delete fails. One line per kind, no traceback, events still
+    # delivered and kept for the next connection.
+    agent = build_agent(
+        config(tmp_path, mosquitto), usb_reader=usb, hotplug=usb, host_reader=SimulatedHost()
+    )
+    for i in range(5):
+        agent.emit(wire.EventKind.CHECK_FAILED, "host", f"spooled {i}")
+    agent.spool._db.execute("PRAGMA query_only = ON")  # this connection only
+    with MqttClient(mosquitto.host, mosquitto.port, client_id="watcher") as sub:
+        sub.connect()
+        sub.subscribe(f"{ROOT}/event")
+        inbox = Inbox(sub)
+        with caplog.at_level("WARNING"):
+            run = Running(agent)
+            try:
+                for i in range(5):
+                    assert inbox.next("event").detail == f"spooled {i}"
+                wait_until(lambda: "cannot forget a sent event" in caplog.text, what="the log")
+            finally:
+                run.close()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not [r for r in errors if r.exc_info], "no traceback"
+    assert len([r for r in errors if "cannot forget" in r.getMessage()]) == 1
+    assert len([r for r in errors if "lost" in r.getMessage()]) == 1  # agent_started
+    reopened = Spool(str(tmp_path / "spool.sqlite"), 100, 1 << 20)
+    try:
+        assert reopened.queued == 5  # kept: sent again after the next connect
+    finally:
+        reopened.close()
