@@ -24,6 +24,9 @@ Rules (DESIGN.md, wire contract v1):
   session resets it to unknown (None): the previous session's status says nothing about it.
 - A station is up when it has a state, is not offline, and its last state arrived (collector
   clock) less than ``stale_after_intervals x interval_s`` ago.
+- A state, birth or event whose ``seq`` is not newer than the last one applied of its session
+  (and kind) changes nothing and is counted as ``stale_seq`` (every reconnect replays each
+  station's retained state and birth).
 - Sequence gaps are counted between consecutive live messages of one connection.
 - Events are counted per kind, once per ``(session, seq)``.
 """
@@ -43,6 +46,9 @@ _T = TypeVar("_T")
 OVER_CAP: Final = "over_cap"
 STALE_SESSION: Final = "stale_session"
 STALE_WILL: Final = "stale_will"
+#: A message not newer than one already applied for its session (and kind): the retained replay
+#: after every reconnect, a QoS 1 redelivery, an out-of-order older state.
+STALE_SEQ: Final = "stale_seq"
 INTERNAL_ERROR: Final = "internal_error"
 #: Every value of the ``reason`` label of ``pantau_collector_reports_rejected_total``.
 REJECT_REASONS: Final[tuple[str, ...]] = (
@@ -50,6 +56,7 @@ REJECT_REASONS: Final[tuple[str, ...]] = (
     OVER_CAP,
     STALE_SESSION,
     STALE_WILL,
+    STALE_SEQ,
     INTERNAL_ERROR,
 )
 StationStatus = Literal["up", "offline", "stale", "never_reported"]
@@ -461,7 +468,7 @@ class Fleet:
                 # still revives it below.
                 self._offline(track, held, now)
         elif msg.seq <= track.state_seq:
-            return ""  # the same or an older state again (retained replay): nothing new
+            return STALE_SEQ  # the same or an older state again (retained replay): nothing new
         view = track.view
         gap = self._count_gap(track, msg.seq, retained)
         online = view.online
@@ -542,7 +549,7 @@ class Fleet:
         view = track.view
         if msg.status == "online":
             if msg.seq <= track.status_seq:
-                return ""  # replay of the birth we already applied
+                return STALE_SEQ  # replay of the birth we already applied
             track.birth_prev_max = track.max_seq
             track.status_seq = msg.seq
             track.max_seq = max(track.max_seq, msg.seq)
@@ -562,7 +569,7 @@ class Fleet:
     def _apply_event(self, track: _Track, msg: wire.Event, now: float, retained: bool) -> str:
         hw = track.event_hw.get(msg.session, -1)
         if msg.seq <= hw:
-            return ""  # delivered twice (exactly-once per (session, seq))
+            return STALE_SEQ  # delivered twice (counted once per (session, seq))
         track.event_hw[msg.session] = msg.seq
         while len(track.event_hw) > _MAX_SESSIONS:
             del track.event_hw[next(iter(track.event_hw))]

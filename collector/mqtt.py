@@ -24,11 +24,12 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from collector.config import MqttConfig
-from collector.fleet import INTERNAL_ERROR, STALE_SESSION, STALE_WILL, Fleet
+from collector.fleet import INTERNAL_ERROR, STALE_SEQ, STALE_SESSION, STALE_WILL, Fleet
 
 log = logging.getLogger(__name__)
-#: Rejections that are normal protocol life (late wills), not worth a log line.
-_QUIET = frozenset({STALE_SESSION, STALE_WILL})
+#: Rejections that are normal protocol life (late wills, replays after a reconnect), not worth a
+#: log line.
+_QUIET = frozenset({STALE_SESSION, STALE_WILL, STALE_SEQ})
 
 
 class _RateLimited:

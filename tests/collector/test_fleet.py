@@ -163,8 +163,28 @@ def test_clock_skew_is_agent_minus_collector() -> None:
 def test_a_replayed_state_does_not_refresh_last_report() -> None:
     f = make()
     f.ingest(topic(), state(seq=5), T0)
-    f.ingest(topic(), state(seq=5), T0 + 100, retained=True)
+    assert f.ingest(topic(), state(seq=5), T0 + 100, retained=True) == fl.STALE_SEQ
     assert view(f).state_rx == T0
+
+
+def test_messages_not_newer_than_the_applied_ones_are_counted_as_stale_seq() -> None:
+    f = make()
+    assert f.ingest(topic(kind="status"), status("online", seq=1), T0) == ""
+    assert f.ingest(topic(), state(seq=5), T0) == ""
+    assert f.ingest(topic(kind="event"), event(wire.EventKind.REBOOT, seq=6), T0) == ""
+    # after a reconnect the broker replays the retained birth and state; QoS 1 may redeliver
+    assert f.ingest(topic(kind="status"), status("online", seq=1), T0 + 1, retained=True) == (
+        fl.STALE_SEQ
+    )
+    assert f.ingest(topic(), state(seq=5), T0 + 1, retained=True) == fl.STALE_SEQ
+    assert f.ingest(topic(), state(seq=4), T0 + 1) == fl.STALE_SEQ  # older, out of order
+    assert f.ingest(topic(kind="event"), event(wire.EventKind.REBOOT, seq=6), T0 + 1) == (
+        fl.STALE_SEQ
+    )
+    snap = f.snapshot(T0 + 1)
+    assert snap.rejected[fl.STALE_SEQ] == 4
+    assert snap.received_total == 7
+    assert view(f).events == (("reboot", 1),)
 
 
 # --------------------------------------------------------------------------- sessions

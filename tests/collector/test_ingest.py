@@ -402,3 +402,24 @@ def test_an_agent_that_restarted_and_died_while_the_collector_was_away_is_offlin
         view = next(v for v in c.snapshot().stations if v.station == JUW)
         assert view.session == "B"
         assert stations(c)[JUW]["status"] == "offline", stations(c)[JUW]
+
+
+def test_the_replay_after_a_reconnect_is_counted_as_stale_seq(mosquitto: Mosquitto) -> None:
+    with running(mosquitto) as c, publisher(mosquitto) as pub:
+        pub.publish(topic(JUW, "status"), status(JUW, "online", seq=1), retain=True)
+        pub.publish(topic(JUW), state(JUW, seq=2), retain=True)
+        assert c.wait_until(received(2), 10)
+        assert sum(c.snapshot().rejected.values()) == 0
+        last_report = stations(c)[JUW]["last_report"]
+        sock = c.mqtt.client.socket()  # drop the collector's connection; paho reconnects
+        assert sock is not None
+        sock.shutdown(socket.SHUT_RDWR)
+        assert c.wait_until(lambda c: c.mqtt.connects >= 2, 15), mosquitto.log()
+        assert c.wait_until(received(4), 10)
+        snap = c.snapshot()
+        assert snap.rejected["stale_seq"] == 2, snap.rejected  # the retained birth and state
+        assert sum(snap.rejected.values()) == 2
+        assert stations(c)[JUW]["status"] == "up"
+        assert stations(c)[JUW]["last_report"] == last_report  # a replay is not a new report
+        _, _, body = get(c.url + "/metrics")
+        assert b'pantau_collector_reports_rejected_total{reason="stale_seq"} 2\n' in body
