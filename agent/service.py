@@ -471,7 +471,7 @@ def build_agent(
 
     ``usb_reader``/``host_reader``/``prober``: None -> pyusb, /proc (Linux) or psutil, real
     network probes.
-    ``hotplug``: True -> udev on Linux when pyudev is available, else polling only; None or
+    ``hotplug``: True -> udev on Linux (:mod:`agent.hotplug`), else polling only; None or
     False -> polling only; or any :class:`Hotplug`. ``spool_path``: overrides ``spool.path``
     (``":memory:"`` for a simulation that needs no persistence). ``connect=False`` builds no
     publisher (rounds only, nothing is sent). Raises :class:`~pantau.config.ConfigError` (bad

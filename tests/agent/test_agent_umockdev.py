@@ -36,7 +36,7 @@ def test_unplugged_camera_reaches_the_broker_via_udev(
         sub.connect()
         sub.subscribe(f"{ROOT}/#")
         inbox = Inbox(sub)
-        run = Running(build_agent(cfg, hotplug=True))  # real pyusb, psutil and pyudev
+        run = Running(build_agent(cfg, hotplug=True))  # real pyusb, psutil and udev uevents
         try:
             state = inbox.next("state")
             cam = state.peripherals[0]
