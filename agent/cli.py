@@ -6,13 +6,12 @@ service could not start; 2 a configuration mistake (one line on stderr, no trace
 
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import __version__
 from agent.config import (
@@ -26,12 +25,17 @@ from agent.config import (
 )
 from agent.errors import AgentError
 
+if TYPE_CHECKING:
+    import argparse
+
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_CONFIG = 2
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse  # not at import: the service's own command line does without (see main)
+
     parser = argparse.ArgumentParser(
         prog="pantau-agent",
         description="Health checks of an e-KTP recording station, published over MQTT.",
@@ -49,14 +53,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def service_config(argv: Sequence[str]) -> str | None:
+    """The config path if ``argv`` is exactly ``run`` or ``run --config FILE`` (how the service
+    is started), else None: argparse parses everything else, help and usage errors included.
+    The service thus never imports argparse and gettext (0.4 MB: docs/performance.md), and what
+    it accepts is a subset of argparse's, with the same meaning."""
+    if list(argv) == ["run"]:
+        return DEFAULT_CONFIG_PATH
+    if len(argv) == 3 and list(argv[:2]) == ["run", "--config"] and not argv[2].startswith("-"):
+        return argv[2]
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    path = service_config(argv)
+    if path is not None:
+        command, config, as_json = "run", path, False
+    else:
+        args = _parser().parse_args(argv)
+        command, as_json = args.command, getattr(args, "json", False)
+        config = getattr(args, "config", DEFAULT_CONFIG_PATH)
     try:
-        if args.command == "usb":
-            return _usb(args.json)
-        if args.command == "check":  # files the config names are reported as problems
-            return _check(load_config(args.config, check_files=False), args.config, args.json)
-        return _run(load_config(args.config), args.config)
+        if command == "usb":
+            return _usb(as_json)
+        if command == "check":  # files the config names are reported as problems
+            return _check(load_config(config, check_files=False), config, as_json)
+        return _run(load_config(config), config)
     except ConfigError as exc:
         print(f"pantau-agent: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from agent.checks.host import PsutilReader, to_host
+from agent.cli import service_config
+from agent.config import DEFAULT_CONFIG_PATH
 
 STATION = """
 [station]
@@ -195,3 +197,70 @@ def test_check_leaves_the_systemd_credential_to_systemd(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert "pantau-agent: note: mqtt.password_file comes from the systemd unit" in out.stderr
     assert "HASIL / RESULT: semua baik / all healthy" in out.stdout
+
+
+def test_service_command_line_is_parsed_without_argparse_only_when_exact() -> None:
+    assert service_config(["run", "--config", "/etc/pantau/agent.toml"]) == "/etc/pantau/agent.toml"
+    assert service_config(["run"]) == DEFAULT_CONFIG_PATH
+    # anything else goes to argparse: its help, abbreviations, usage errors
+    for argv in (
+        ["run", "--config"],
+        ["run", "--config", "-x"],
+        ["run", "--conf", "a.toml"],
+        ["run", "--config=a.toml"],
+        ["run", "--config", "a.toml", "--config", "b.toml"],
+        ["run", "-h"],
+        ["check", "--config", "a.toml"],
+        [],
+    ):
+        assert service_config(argv) is None, argv
+
+
+def test_usage_errors_still_come_from_argparse(tmp_path: Path) -> None:
+    out = run_cli("run", "--config")
+    assert out.returncode == 2
+    assert out.stderr.endswith(
+        "pantau-agent run: error: argument --config: expected one argument\n"
+    )
+    out = run_cli("run", "--conf", str(tmp_path / "none.toml"))  # an abbreviation, as before
+    assert (out.returncode, out.stderr) == (
+        2,
+        f"pantau-agent: config error: {tmp_path / 'none.toml'}: file not found\n",
+    )
+    assert "usage: pantau-agent" in run_cli("--help").stdout
+
+
+SERVICE = """
+import os, signal, sys, threading, time
+from agent.cli import main
+def stop():
+    time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
+threading.Thread(target=stop, daemon=True).start()
+rc = main(["run", "--config", sys.argv[1]])
+print(rc, " ".join(sorted(sys.modules)))
+"""
+
+
+def test_the_service_imports_neither_argparse_nor_pyudev(tmp_path: Path) -> None:
+    """``pantau-agent run --config F`` (the unit's command) runs and stops on SIGTERM without
+    loading argparse + gettext (0.4 MB RSS) or pyudev (0.45 MB; hotplug is a netlink socket)."""
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        STATION + '[mqtt]\nhost = "127.0.0.1"\nport = 1\ntls = false\n'
+        f'[spool]\npath = "{tmp_path / "spool.sqlite"}"\n'
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", SERVICE, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    rc, modules = out.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert rc == "0"
+    assert "agent.hotplug" in modules.split()  # hotplug was started (Linux)
+    assert "hotplug unavailable" not in out.stderr
+    for name in ("argparse", "gettext", "pyudev", "json"):
+        assert name not in modules.split(), name
