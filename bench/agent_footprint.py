@@ -15,7 +15,9 @@ Each measurement runs in a fresh child process and reports its own numbers (VmRS
 - ``pantau-agent run``: the real command (``agent.cli.main(["run", "--config", F])``) on a TOML
   file as a station is deployed: TLS verified against one CA file (as ``pantau provision``
   writes it), udev hotplug (pyudev), the login TCP probe, the spool on disk, logging to stderr;
-  measured idle like ``idle``, then stopped with SIGTERM.
+  measured idle like ``idle``, then stopped with SIGTERM. It runs with the ``Environment=`` of
+  deploy/systemd/pantau-agent.service (e.g. ``MALLOC_ARENA_MAX``), as the service does; the
+  other rows do not.
 
 Bytecode: the children find compiled bytecode for every module, as an agent installed with pip
 has (pip compiles at install): they share a ``PYTHONPYCACHEPREFIX`` in a temporary directory and
@@ -47,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+UNIT = REPO / "deploy/systemd/pantau-agent.service"
 sys.path.insert(0, str(REPO / "tests"))  # the test harness: umockdev bus, mosquitto
 sys.path.insert(0, str(REPO))  # agent.config renders the run row's TOML file
 
@@ -184,6 +187,19 @@ def _child(code: str, args: list[str], env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
+def unit_environment(unit: Path = UNIT) -> dict[str, str]:
+    """The ``Environment=`` assignments of the systemd unit (what the deployed service gets)."""
+    import shlex
+
+    env: dict[str, str] = {}
+    for line in unit.read_text().splitlines():
+        if line.startswith("Environment="):
+            for item in shlex.split(line.removeprefix("Environment=")):
+                key, _, value = item.partition("=")
+                env[key] = value
+    return env
+
+
 def usb_env(devices: int) -> tuple[dict[str, str], str, Any]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     try:
@@ -246,6 +262,7 @@ def main() -> None:
         **base,
         "probes": [{"name": "login", "kind": "tcp", "target": f"127.0.0.1:{port}"}],
     }
+    unit_env = unit_environment()
     rows: list[tuple[str, dict[str, Any]]] = []
     idle_rows: list[tuple[str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -294,7 +311,7 @@ def main() -> None:
                 idle_rows.append(("agent run, idle", idle))
                 toml = Path(tmp) / "agent.toml"
                 toml.write_text(render_toml(convert_config(deployed, "bench")))
-                run = child(RUN, [str(toml), str(args.idle)], env)
+                run = child(RUN, [str(toml), str(args.idle)], {**env, **unit_env})
                 idle_rows.append(("pantau-agent run, idle", run))
             finally:
                 broker.stop()
@@ -323,6 +340,8 @@ def main() -> None:
             f"{idle['cpu_ms_per_s_idle']:8.3f} ms/s {idle['rss_mb'] / bare_rss:11.2f}x  "
             f"(CPU per second idle, connected){note}"
         )
+    unit_vars = " ".join(f"{k}={v}" for k, v in sorted(unit_env.items()))
+    print(f"pantau-agent run: environment of {UNIT.relative_to(REPO)}: {unit_vars}")
     goal_rss, goal_cpu = 30.0, 5.0
     over = [n for n, r in rows[2:] + idle_rows if r["rss_mb"] >= goal_rss]
     over += [n for n, r in rows[2:] if r["cpu_ms_per_round"] >= goal_cpu]
