@@ -91,10 +91,10 @@ class UdevHotplug:
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_KOBJECT_UEVENT)
         try:
             sock.bind((0, self.group))
+            wake_r, self._wake_w = os.pipe()
         except OSError:
             sock.close()
             raise
-        wake_r, self._wake_w = os.pipe()
         self._sock = sock
         self._thread = threading.Thread(
             target=self._watch, args=(sock, wake_r, callback), name="udev", daemon=True
