@@ -343,7 +343,9 @@ def _ca_error(path: str, source: str, key: str) -> ConfigError | None:
     except ssl.SSLError:
         return ConfigError(source, key, f"{path} is not a PEM CA certificate bundle")
     except OSError as exc:
-        return ConfigError(source, key, f"cannot read {path}: {exc.strerror}")
+        return ConfigError(source, key, f"cannot read {path}: {exc.strerror or exc}")
+    except ValueError:  # a NUL byte in the path
+        return ConfigError(source, key, f"{path!r} is not a valid file name")
     return None
 
 

@@ -23,17 +23,21 @@ def port_or_zero(text: str) -> int:
     return 0 if _int(text) == 0 else port(text)
 
 
-def positive_float(text: str) -> float:
+def interval(text: str) -> float:
+    """Seconds between reports: 0.1 s to one day (the agent config's own bounds allow no more)."""
     value = _float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    if not 0.1 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds from 0.1 to 86400")
     return value
 
 
-def non_negative_float(text: str) -> float:
+def duration(text: str) -> float:
+    """A run time in seconds: 0 (no limit) up to a year."""
     value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or a positive number of seconds")
+    if not 0 <= value <= 366 * 86400:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be 0 (no limit) or a number of seconds up to a year"
+        )
     return value
 
 

@@ -77,6 +77,10 @@ def load(path: str | os.PathLike[str], cls: type[T]) -> T:
         raise ConfigError(source, "", f"not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(source, "", "not valid UTF-8 text") from None
+    except ValueError:  # a NUL byte in the path
+        raise ConfigError(source, "", "not a valid file name") from None
+    except OSError as exc:  # not a directory, name too long, symlink loop, I/O error, ...
+        raise ConfigError(source, "", f"cannot read: {exc.strerror or exc}") from None
     return convert(data, cls, source)
 
 
@@ -93,11 +97,16 @@ def readable_by_others(path: str | os.PathLike[str]) -> bool:
 
 def read_secret(path: str | os.PathLike[str], source: str, key: str) -> str:
     """Read a one-line secret (password) file; errors name the config key that pointed to it."""
+    name = os.fspath(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(source, key, f"cannot read {os.fspath(path)}: {exc.strerror}") from None
+        raise ConfigError(source, key, f"cannot read {name}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(source, key, f"{name} is not UTF-8 text") from None
+    except ValueError:  # a NUL byte in the path
+        raise ConfigError(source, key, f"{name!r} is not a valid file name") from None
     secret = text.strip()
     if not secret:
-        raise ConfigError(source, key, f"{os.fspath(path)} is empty")
+        raise ConfigError(source, key, f"{name} is empty")
     return secret

@@ -439,11 +439,11 @@ def _parser() -> argparse.ArgumentParser:
         "--http-port", type=_args.port_or_zero, default=0, help="collector port (default 9108/free)"
     )
     p.add_argument(
-        "--interval", type=_args.positive_float, default=10.0, help="agents' state interval (10 s)"
+        "--interval", type=_args.interval, default=10.0, help="agents' state interval (10 s)"
     )
     p.add_argument(
         "--duration",
-        type=_args.non_negative_float,
+        type=_args.duration,
         default=0.0,
         help="stop after S seconds (0: Ctrl-C)",
     )

@@ -234,11 +234,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     group.add_argument("--inventory", type=Path, default=None, help="fleet from an inventory CSV")
     p.add_argument(
-        "--interval", type=_args.positive_float, default=30.0, help="seconds between states (30)"
+        "--interval", type=_args.interval, default=30.0, help="seconds between states (30)"
     )
     p.add_argument(
         "--duration",
-        type=_args.non_negative_float,
+        type=_args.duration,
         default=0.0,
         help="stop after S seconds (0: never)",
     )

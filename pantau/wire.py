@@ -34,9 +34,10 @@ TOPIC_PREFIX: Final = f"{TOPIC_ROOT}/v{SCHEMA_VERSION}"
 #: Largest payload accepted. A real state of a station with a dozen devices is ~1-2 KB.
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
 #: Topic segments (region codes, station ids): safe for topics, labels, file names and ACLs.
-SEGMENT_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_SEG: Final = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+#: ``\Z``, not ``$``: ``$`` also matches before a final newline ("abc\n" is no id).
+SEGMENT_PATTERN: Final = rf"^{_SEG}\Z"
 _SEGMENT_RE: Final = re.compile(SEGMENT_PATTERN)
-_SEG: Final = SEGMENT_PATTERN[1:-1]
 _TOPIC_RE: Final = re.compile(rf"^{TOPIC_PREFIX}/({_SEG})/({_SEG})/({_SEG})/(state|status|event)\Z")
 
 Segment = Annotated[str, msgspec.Meta(pattern=SEGMENT_PATTERN)]

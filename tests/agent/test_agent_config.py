@@ -221,7 +221,7 @@ INVALID = [
     ),
     (
         '[station]\nid = "bad id"\nprovinsi = "33"\nkabkota = "3310"\n',
-        "F: station.id: expected `str` matching regex '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'",
+        "F: station.id: expected `str` matching regex '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\\\\Z'",
     ),
     (STATION + "[intervals]\npoll_s = 0.0\n", "F: intervals.poll_s: expected `float` > 0.0"),
     (STATION + "[spool]\nmax_events = 1\n", "F: spool.max_events: expected `int` >= 10"),

@@ -19,8 +19,10 @@ from pantau import demo, simulate
         (["--stations", "0"], "is not a fleet size"),
         (["--stations", "100000000"], "is not a fleet size"),
         (["--interval", "nan"], "is not a finite number"),
-        (["--interval", "0"], "must be a positive number"),
-        (["--duration", "-1"], "must be 0 or a positive number"),
+        (["--interval", "0"], "from 0.1 to 86400"),
+        (["--interval", "1e308"], "from 0.1 to 86400"),
+        (["--interval", "1e-300"], "from 0.1 to 86400"),
+        (["--duration", "-1"], "0 (no limit) or a number of seconds"),
     ],
 )
 def test_simulate_rejects_bad_values(
@@ -63,9 +65,10 @@ def test_simulate_rejects_a_ca_file_that_is_not_pem(
     ("argv", "message"),
     [
         (["--http-port", "99999"], "is not a TCP port"),
-        (["--interval", "0"], "must be a positive number"),
+        (["--interval", "0"], "from 0.1 to 86400"),
         (["--interval", "nan"], "is not a finite number"),
-        (["--duration", "-1"], "must be 0 or a positive number"),
+        (["--interval", "1e308"], "from 0.1 to 86400"),
+        (["--duration", "-1"], "0 (no limit) or a number of seconds"),
         (["--broker", "rabbit"], "invalid choice"),
     ],
 )

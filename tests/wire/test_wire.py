@@ -336,3 +336,10 @@ def test_arbitrary_json_objects_raise_only_wire_errors(
         wire.decode(f"{TOPIC}/{kind}", msgspec.json.encode(body))
     except WireError as exc:
         assert isinstance(exc.reason, Reason)  # noqa: PT017 (some inputs are valid)
+
+
+@pytest.mark.parametrize("value", ["abc\n", "abc\r", "a\nb", ""])
+def test_ids_with_newlines_are_not_segments(value: str) -> None:
+    assert not wire.valid_segment(value)
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert(value, wire.Segment)
