@@ -111,6 +111,7 @@ class MqttIngest:
         self._rejections = _RateLimited()
         #: One warning per outage, then at most one a minute while it lasts.
         self._connect_log = _RateLimited(60.0)
+        self._session_up = False
         v5 = cfg.protocol == "5"
         self.client = _Client(
             CallbackAPIVersion.VERSION2,
@@ -177,6 +178,7 @@ class MqttIngest:
                 return
             self._connect_log.reset()
             self.connects += 1
+            self._session_up = True
             result, _mid = client.subscribe(self._subscriptions)
             if result != paho.MQTT_ERR_SUCCESS:
                 log.warning("MQTT subscribe could not be sent: %s", paho.error_string(result))
@@ -220,8 +222,11 @@ class MqttIngest:
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         try:
             self.fleet.set_connected(False)
-            if not self._stopping:
+            # Only a session that was up is news; after a refused CONNACK paho calls this too,
+            # and the refusal was already logged (rate-limited) by _on_connect.
+            if not self._stopping and self._session_up:
                 log.warning("MQTT disconnected (%s); reconnecting", reason)
+            self._session_up = False
         except Exception:
             log.exception("MQTT on_disconnect failed")
 

@@ -190,16 +190,33 @@ def test_tls_password_and_acl_broker(mosquitto_factory, tmp_path) -> None:  # ty
         assert "collector" in broker.log()
 
 
-def test_wrong_broker_password_keeps_running_and_disconnected(mosquitto_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_broker_password_keeps_running_and_disconnected(
+    mosquitto_factory, tmp_path, caplog
+) -> None:  # type: ignore[no-untyped-def]
     from collector_support import make_collector
 
     broker = mosquitto_factory(auth=True)
     pw = tmp_path / "pw"
-    pw.write_text("wrong\n")
-    c = make_collector(broker, mqtt={"username": "collector", "password_file": str(pw)}).start()
+    pw.write_text("Xq7-not-the-password\n")
+    caplog.set_level("INFO", logger="collector.mqtt")
+    c = make_collector(
+        broker,
+        mqtt={
+            "username": "collector",
+            "password_file": str(pw),
+            "reconnect_min_s": 0.1,
+            "reconnect_max_s": 0.2,
+        },
+    ).start()
     try:
-        time.sleep(1.0)
+        assert c.wait_until(lambda c: c.mqtt.connect_failures >= 4, 20)
         assert not c.mqtt_connected
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        # One rate-limited line for the refusal; no "disconnected" line per retry (the session
+        # was never up).
+        assert len([w for w in warnings if "refused by the broker" in w]) == 1, warnings
+        assert not [w for w in warnings if "disconnected" in w], warnings
+        assert "Xq7-not-the-password" not in caplog.text
         assert get(c.url + "/healthz")[2] == b"ok\nmqtt: disconnected\n"
         assert get(c.url + "/readyz")[0] == 503
         assert c.mqtt.connect_failures >= 1  # CONNACK "not authorized" counts as a failure
