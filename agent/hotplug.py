@@ -95,11 +95,19 @@ class UdevHotplug:
         except OSError:
             sock.close()
             raise
-        self._sock = sock
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=self._watch, args=(sock, wake_r, callback), name="udev", daemon=True
         )
-        self._thread.start()
+        try:
+            thread.start()  # RuntimeError when the service's task limit is reached
+        except RuntimeError:
+            sock.close()
+            os.close(wake_r)
+            os.close(self._wake_w)
+            self._wake_w = None
+            raise
+        self._sock = sock
+        self._thread = thread
 
     def _watch(self, sock: socket.socket, wake_r: int, callback: Callable[[], None]) -> None:
         poller = select.poll()

@@ -85,3 +85,20 @@ def test_stop_twice(usb_bus: UsbBus) -> None:
     hotplug.start(lambda: None)
     hotplug.stop()
     hotplug.stop()
+
+
+def test_a_thread_that_cannot_start_leaks_no_descriptor(usb_bus: UsbBus, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The unit's TasksMax can refuse a thread: the socket and the wake pipe must not leak."""
+    import os
+
+    import pytest
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    before = set(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with pytest.raises(RuntimeError):
+        UdevHotplug().start(lambda: None)
+    monkeypatch.undo()
+    assert set(os.listdir("/proc/self/fd")) == before
