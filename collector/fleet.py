@@ -563,6 +563,10 @@ class Fleet:
             return ""
         if msg.seq <= track.birth_prev_max:
             return STALE_WILL
+        if view.online is False and view.session == msg.session and msg.seq <= track.offline_seq:
+            # The same will again (a retained replay after a reconnect): not news, and it must
+            # not refresh last_seen, or a dead unknown station would never be forgotten.
+            return STALE_SEQ
         self._offline(track, msg, now)
         return ""
 

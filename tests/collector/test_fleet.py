@@ -200,6 +200,18 @@ def test_birth_then_will_of_the_same_session_marks_offline() -> None:
     assert fl.problems(view(f), T0 + 1, 3) == ["offline (will)"]
 
 
+def test_a_replayed_will_is_counted_and_does_not_refresh_last_seen() -> None:
+    f = make()
+    f.ingest(topic(kind="status"), status("online", seq=1), T0)
+    f.ingest(topic(), state(seq=2), T0)
+    assert f.ingest(topic(kind="status"), status("offline", seq=1), T0 + 1) == ""
+    seen = view(f).last_seen
+    # the collector reconnects an hour later: the broker replays the retained will
+    assert f.ingest(topic(kind="status"), status("offline", seq=1), T0 + 3600) == fl.STALE_SEQ
+    assert view(f).last_seen == seen
+    assert st(f, T0 + 3600) == "offline"
+
+
 def test_stale_will_of_an_older_session_never_marks_a_newer_session_offline() -> None:
     f = make()
     f.ingest(topic(kind="status"), status("online", session="A", seq=1), T0)
