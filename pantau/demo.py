@@ -299,6 +299,7 @@ class Demo:
         from agent.simulated import SimulatedHost, SimulatedUsb
 
         protocol = "5" if broker.kind == "mosquitto" else "3.1.1"
+        (self.workdir / "spool").mkdir(exist_ok=True)
         for entry in klaten.inventory():
             fault = klaten.fault_of(entry.kecamatan)
             if fault.kind == "silent":
@@ -330,7 +331,6 @@ class Demo:
                 spool_path=str(self.workdir / "spool" / f"{entry.station}.sqlite"),
                 source=str(path),
             )
-            (self.workdir / "spool").mkdir(exist_ok=True)
             self.agents[entry.kecamatan] = agent
             self.hardware[entry.kecamatan] = (usb, host, cfg)
             thread = threading.Thread(
