@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from agent.config import DeviceRule
+from pantau.agent.config import DeviceRule
 
 #: USB class codes used below (usb.org "Defined Class Codes").
 STILL_IMAGE: Final = 0x06

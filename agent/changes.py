@@ -14,8 +14,8 @@ from typing import Final
 
 import msgspec
 
-from pantau import wire
-from pantau.wire import EventKind
+from pantau.contract import wire
+from pantau.contract.wire import EventKind
 
 #: A boot time that moves by less than this is clock adjustment, not a reboot (Windows derives
 #: boot time from the wall clock minus uptime).

@@ -13,8 +13,8 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from agent import __version__
-from agent.config import (
+from pantau.agent import __version__
+from pantau.agent.config import (
     DEFAULT_CONFIG_PATH,
     AgentConfig,
     ConfigError,
@@ -23,7 +23,7 @@ from agent.config import (
     uses_systemd_credential,
     warnings,
 )
-from agent.errors import AgentError
+from pantau.agent.errors import AgentError
 
 if TYPE_CHECKING:
     import argparse
@@ -89,8 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check(cfg: AgentConfig, source: str, as_json: bool) -> int:
-    from agent import report
-    from agent.service import build_agent
+    from pantau.agent import report
+    from pantau.agent.service import build_agent
 
     for warning in warnings(cfg):
         print(f"pantau-agent: warning: {warning}", file=sys.stderr)
@@ -130,7 +130,7 @@ def _quiet() -> logging.Logger:
 
 
 def _run(cfg: AgentConfig, source: str) -> int:
-    from agent.service import build_agent
+    from pantau.agent.service import build_agent
 
     logging.basicConfig(
         level=cfg.log.level.upper(),
@@ -166,8 +166,8 @@ def _run(cfg: AgentConfig, source: str) -> int:
 
 
 def _usb(as_json: bool) -> int:
-    from agent import catalog
-    from agent.checks.usb import PyUsbReader
+    from pantau.agent import catalog
+    from pantau.agent.checks.usb import PyUsbReader
 
     devices = PyUsbReader().devices()
     if as_json:

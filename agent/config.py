@@ -1,6 +1,6 @@
 """Agent configuration: strict TOML (see ``agent/agent.example.toml`` and docs/agent.md).
 
-:func:`load_config` reads the file with :func:`pantau.config.load` (unknown keys and wrong types
+:func:`load_config` reads the file with :func:`pantau.contract.config.load` (unknown keys and wrong types
 are errors naming the dotted key), then checks what types cannot say (unique probe names, a
 ``host:port`` target, at most :data:`MAX_DEVICE_CLASSES` device classes, ...) and resolves
 relative paths against the config file's directory, so a provisioned station directory can be
@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from pantau import config as base
-from pantau.config import ConfigError
-from pantau.wire import SEGMENT_PATTERN
+from pantau.contract import config as base
+from pantau.contract.config import ConfigError
+from pantau.contract.wire import SEGMENT_PATTERN
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",

@@ -6,7 +6,7 @@ Hierarchy::
     ├── UsbUnavailable          no libusb backend (not installed, wrong architecture)
     └── SpoolError              the on-disk spool cannot be opened or written
 
-Configuration mistakes are :class:`pantau.config.ConfigError` (shared with the collector); the
+Configuration mistakes are :class:`pantau.contract.config.ConfigError` (shared with the collector); the
 command line turns them into one line and exit code 2.
 """
 

@@ -32,9 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from agent.errors import SpoolError
-from agent.loglimit import LogLimiter
-from agent.spool import Spool
+from pantau.agent.errors import SpoolError
+from pantau.agent.loglimit import LogLimiter
+from pantau.agent.spool import Spool
 
 TICK_S: Final = 0.2
 #: MQTT 5 CONNACK reason "Unsupported Protocol Version".
@@ -105,7 +105,7 @@ class Publisher:
         self.spool = spool
         self._status = status
         self._state = state
-        self.log = log or logging.getLogger("agent.publisher")
+        self.log = log or logging.getLogger("pantau.agent.publisher")
         self._log_limit = LogLimiter(self.log)  # spool errors repeat per event on a full disk
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._stopping = threading.Event()

@@ -1,6 +1,6 @@
 """``pantau-agent check`` output: for an operator (Bahasa Indonesia, English below) or as JSON.
 
-Pure: a :class:`~pantau.wire.State` (plus the config, for device labels) in, text or a dict out.
+Pure: a :class:`~pantau.contract.wire.State` (plus the config, for device labels) in, text or a dict out.
 Every problem comes with what to do, in words a non-IT operator can act on or read out to the
 technician on the phone.
 """
@@ -15,9 +15,9 @@ from typing import Any, Final
 
 import msgspec
 
-from agent.checks.usb import rule_label
-from agent.config import AgentConfig, ConfigError
-from pantau import wire
+from pantau.agent.checks.usb import rule_label
+from pantau.agent.config import AgentConfig, ConfigError
+from pantau.contract import wire
 
 #: (Indonesian name, English name) of the usual device classes.
 CLASS_NAMES: Final[dict[str, tuple[str, str]]] = {
@@ -148,7 +148,7 @@ def problems(
 ) -> list[Problem]:
     """Everything not healthy in ``state``, each with a hint (empty list: all healthy).
 
-    ``files``: unusable files the config names (:func:`agent.config.file_errors`); the service
+    ``files``: unusable files the config names (:func:`pantau.agent.config.file_errors`); the service
     would refuse to start with them, so they are problems too (kind ``config``).
     """
     out = [

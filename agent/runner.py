@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from agent.checks import Check, Findings
-from pantau import wire
+from pantau.agent.checks import Check, Findings
+from pantau.contract import wire
 
 TIMEOUT: Final = "timeout"
 HUNG: Final = "hung: the previous run has not returned yet"

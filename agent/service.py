@@ -4,7 +4,7 @@
 build (with :func:`build_agent`). Hardware is read through injectable readers, so a simulator
 drives the real agent code with simulated devices::
 
-    from agent.service import build_agent
+    from pantau.agent.service import build_agent
     agent = build_agent(cfg, usb_reader=my_usb, host_reader=my_host, prober=my_prober,
                         clock=my_clock, hotplug=None)
     stop = threading.Event()
@@ -14,8 +14,8 @@ drives the real agent code with simulated devices::
 
 Or step it by hand without the loop: ``agent.start()``, ``agent.round()``, ``agent.close()``.
 
-Each round runs the due checks (:mod:`agent.runner`), keeps the latest findings of every check,
-compares them with the remembered :class:`~agent.changes.Baseline` (events), writes events to the
+Each round runs the due checks (:mod:`pantau.agent.runner`), keeps the latest findings of every check,
+compares them with the remembered :class:`~pantau.agent.changes.Baseline` (events), writes events to the
 spool before publishing them, and publishes the state at once when something significant changed
 and otherwise every ``intervals.state_s``.
 """
@@ -33,26 +33,26 @@ from typing import Final, Protocol
 
 import msgspec
 
-from agent import __version__
-from agent.changes import Baseline, Change, Snapshot, advance, significant
-from agent.checks import Check, Findings
-from agent.checks.host import HostCheck, HostReader
-from agent.checks.login import LoginCheck, Prober, default_prober
-from agent.checks.usb import UsbCheck, UsbReader, rule_label
-from agent.clock import Clock, SystemClock
-from agent.config import (
+from pantau.agent import __version__
+from pantau.agent.changes import Baseline, Change, Snapshot, advance, significant
+from pantau.agent.checks import Check, Findings
+from pantau.agent.checks.host import HostCheck, HostReader
+from pantau.agent.checks.login import LoginCheck, Prober, default_prober
+from pantau.agent.checks.usb import UsbCheck, UsbReader, rule_label
+from pantau.agent.clock import Clock, SystemClock
+from pantau.agent.config import (
     AgentConfig,
     default_spool_path,
     read_password,
     system_disks,
 )
-from agent.errors import SpoolError
-from agent.loglimit import LogLimiter
-from agent.publisher import Connection, Publisher, Topics
-from agent.runner import Outcome, Runner
-from agent.spool import Spool
-from pantau import wire
-from pantau.wire import EventKind
+from pantau.agent.errors import SpoolError
+from pantau.agent.loglimit import LogLimiter
+from pantau.agent.publisher import Connection, Publisher, Topics
+from pantau.agent.runner import Outcome, Runner
+from pantau.agent.spool import Spool
+from pantau.contract import wire
+from pantau.contract.wire import EventKind
 
 BASELINE_KEY: Final = "baseline"
 #: Checks that wait on the network: the service runs them on their own thread so a login
@@ -471,19 +471,19 @@ def build_agent(
 
     ``usb_reader``/``host_reader``/``prober``: None -> pyusb, /proc (Linux) or psutil, real
     network probes.
-    ``hotplug``: True -> udev on Linux (:mod:`agent.hotplug`), else polling only; None or
+    ``hotplug``: True -> udev on Linux (:mod:`pantau.agent.hotplug`), else polling only; None or
     False -> polling only; or any :class:`Hotplug`. ``spool_path``: overrides ``spool.path``
     (``":memory:"`` for a simulation that needs no persistence). ``connect=False`` builds no
-    publisher (rounds only, nothing is sent). Raises :class:`~pantau.config.ConfigError` (bad
-    password file) or :class:`~agent.errors.SpoolError`.
+    publisher (rounds only, nothing is sent). Raises :class:`~pantau.contract.config.ConfigError` (bad
+    password file) or :class:`~pantau.agent.errors.SpoolError`.
     """
     clock = clock or SystemClock()
     if usb_reader is None:
-        from agent.checks.usb import PyUsbReader
+        from pantau.agent.checks.usb import PyUsbReader
 
         usb_reader = PyUsbReader(vendors={rule.vid for rule in cfg.devices})
     if host_reader is None:
-        from agent.checks.host import default_host_reader
+        from pantau.agent.checks.host import default_host_reader
 
         host_reader = default_host_reader()
     started = clock.time()
@@ -491,7 +491,7 @@ def build_agent(
     spool = Spool(spool_path or default_spool_path(cfg), cfg.spool.max_events, cfg.spool.max_bytes)
     source_hotplug: Hotplug | None
     if hotplug is True:
-        from agent.hotplug import default_hotplug
+        from pantau.agent.hotplug import default_hotplug
 
         source_hotplug = default_hotplug()
     elif hotplug is False:

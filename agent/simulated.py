@@ -1,7 +1,7 @@
 """Simulated hardware for the real agent code: the demo, the fleet simulator and tests.
 
 Each class implements the interface the real reader implements, so
-:func:`agent.service.build_agent` runs unchanged on top of them::
+:func:`pantau.agent.service.build_agent` runs unchanged on top of them::
 
     usb = SimulatedUsb([camera, fingerprint])          # UsbReader + Hotplug
     agent = build_agent(cfg, usb_reader=usb, hotplug=usb, host_reader=SimulatedHost(),
@@ -18,10 +18,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from agent.checks.host import DiskSample, HostSample
-from agent.checks.usb import UsbDevice
-from agent.config import ProbeSettings
-from pantau import wire
+from pantau.agent.checks.host import DiskSample, HostSample
+from pantau.agent.checks.usb import UsbDevice
+from pantau.agent.config import ProbeSettings
+from pantau.contract import wire
 
 
 class SimulatedUsb:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from agent.errors import SpoolError
+from pantau.agent.errors import SpoolError
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS events (

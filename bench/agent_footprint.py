@@ -12,7 +12,7 @@ Each measurement runs in a fresh child process and reports its own numbers (VmRS
 - ``agent+tcp``: the same rounds plus one login probe (TCP connect to a local listener).
 - ``idle``: ``pantau-agent run``'s service loop connected to a real mosquitto for ``--idle``
   seconds with nothing changing: CPU per second of doing nothing.
-- ``pantau-agent run``: the real command (``agent.cli.main(["run", "--config", F])``) on a TOML
+- ``pantau-agent run``: the real command (``pantau.agent.cli.main(["run", "--config", F])``) on a TOML
   file as a station is deployed: TLS verified against one CA file (as ``pantau provision``
   writes it), udev hotplug (pyudev), the login TCP probe, the spool on disk, logging to stderr;
   measured idle like ``idle``, then stopped with SIGTERM. It runs with the ``Environment=`` of
@@ -51,7 +51,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "deploy/systemd/pantau-agent.service"
 sys.path.insert(0, str(REPO / "tests"))  # the test harness: umockdev bus, mosquitto
-sys.path.insert(0, str(REPO))  # agent.config renders the run row's TOML file
+sys.path.insert(0, str(REPO))  # pantau.agent.config renders the run row's TOML file
 
 MEASURE = textwrap.dedent(
     """
@@ -93,8 +93,8 @@ LIBRARIES = MEASURE + textwrap.dedent(
 AGENT = MEASURE + textwrap.dedent(
     """
     import sys, threading
-    from agent.config import convert_config
-    from agent.service import build_agent
+    from pantau.agent.config import convert_config
+    from pantau.agent.service import build_agent
     data = json.loads(sys.argv[1])
     rounds = int(sys.argv[2])
     cfg = convert_config(data, 'bench')
@@ -115,8 +115,8 @@ AGENT = MEASURE + textwrap.dedent(
 IDLE = MEASURE + textwrap.dedent(
     """
     import sys, threading
-    from agent.config import convert_config
-    from agent.service import build_agent
+    from pantau.agent.config import convert_config
+    from pantau.agent.service import build_agent
     cfg = convert_config(json.loads(sys.argv[1]), 'bench')
     seconds = float(sys.argv[2])
     agent = build_agent(cfg, hotplug=sys.argv[4] == 'udev', spool_path=sys.argv[3])
@@ -143,7 +143,7 @@ PYTHON_FLAGS: list[str] = []
 RUN = MEASURE + textwrap.dedent(
     """
     import logging, os, signal, sys, threading
-    from agent.cli import main
+    from pantau.agent.cli import main
     seconds = float(sys.argv[2])
     lines = []
     class Keep(logging.Handler):
@@ -289,7 +289,7 @@ def main() -> None:
         if args.idle > 0:
             from harness import Mosquitto, make_tls_certs
 
-            from agent.config import convert_config, render_toml
+            from pantau.agent.config import convert_config, render_toml
 
             certs = make_tls_certs(Path(tmp) / "tls")
             broker = Mosquitto(Path(tmp) / "mosquitto", tls=True, certs=certs).start()

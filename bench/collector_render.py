@@ -4,8 +4,8 @@ For 1k, 5k and 20k stations (each a realistic state: 4 peripherals, 2 probes, ho
 2 event kinds: ~19 series per station), in one run:
 
 - ``reference``: prometheus-client ``generate_latest`` over a custom Collector yielding families
-  (collector.reference.FleetCollector), the straightforward implementation;
-- ``fast``: collector.exposition.Renderer (text built directly from the snapshot);
+  (pantau.collector.reference.FleetCollector), the straightforward implementation;
+- ``fast``: pantau.collector.exposition.Renderer (text built directly from the snapshot);
 - ``fast+gz1``: the same streamed through gzip level 1 (what /metrics serves to Prometheus) vs
   ``ref+gz9``: the reference plus gzip level 9 (prometheus-client's HTTP server compresses at 9);
 - gzip of the page alone at levels 1, 6 and 9; the RSS of a fresh process that holds a 20k fleet
@@ -25,11 +25,11 @@ import sys
 import time
 from collections.abc import Callable
 
-from collector.exposition import Renderer
-from collector.fleet import Fleet
-from collector.reference import reference_render
-from collector.synthetic import make_inventory, make_state
-from pantau import wire
+from pantau.collector.exposition import Renderer
+from pantau.collector.fleet import Fleet
+from pantau.collector.reference import reference_render
+from pantau.collector.synthetic import make_inventory, make_state
+from pantau.contract import wire
 
 NOW = 1_790_000_010.0
 

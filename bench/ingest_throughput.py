@@ -48,8 +48,8 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.synthetic import make_inventory, make_state, state_topic
-from pantau import wire
+from pantau.collector.synthetic import make_inventory, make_state, state_topic
+from pantau.contract import wire
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -156,8 +156,8 @@ def stream(stations: int, rounds: int) -> list[tuple[str, bytes]]:
 
 
 def collector_child(port: int, stations: int, qos: int, protocol: str) -> int:
-    from collector.config import from_dict
-    from collector.service import Collector
+    from pantau.collector.config import from_dict
+    from pantau.collector.service import Collector
 
     cfg = from_dict(
         {

@@ -1,4 +1,4 @@
-"""Decode cost of one ~1 KB state report: pantau.wire (typed, validated) side by side with
+"""Decode cost of one ~1 KB state report: pantau.contract.wire (typed, validated) side by side with
 untyped parsers.
 
     .venv/bin/python bench/wire_decode.py
@@ -18,7 +18,7 @@ from pathlib import Path
 import msgspec
 import orjson
 
-from pantau import wire
+from pantau.contract import wire
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "pantau/v1/33/3310/3310-juwiring-01/state"
@@ -30,11 +30,13 @@ def main() -> int:
     wire.decode(TOPIC, payload)  # validates the fixture before timing
     untyped = msgspec.json.Decoder()
     cases = {
-        "pantau.wire.decode (topic + typed + validated)": lambda: wire.decode(TOPIC, payload),
+        "pantau.contract.wire.decode (topic + typed + validated)": lambda: wire.decode(
+            TOPIC, payload
+        ),
         "wire.decode_payload (typed + validated, no topic)": lambda: wire.decode_payload(
             "state", payload
         ),
-        "pantau.wire.parse_topic alone": lambda: wire.parse_topic(TOPIC),
+        "pantau.contract.wire.parse_topic alone": lambda: wire.parse_topic(TOPIC),
         "msgspec untyped (parse only)": lambda: untyped.decode(payload),
         "orjson.loads (parse only)": lambda: orjson.loads(payload),
         "json.loads (parse only)": lambda: json.loads(payload),
@@ -46,7 +48,7 @@ def main() -> int:
     for label, fn in cases.items():
         best = min(timeit.repeat(fn, number=number, repeat=5)) / number
         results[label] = best
-    ours = results["pantau.wire.decode (topic + typed + validated)"]
+    ours = results["pantau.contract.wire.decode (topic + typed + validated)"]
     kb = len(payload) / 1024
     print(f"{'decoder':<52} {'us/report':>10} {'us/KB':>8} {'vs pantau':>10}")
     for label, cost in results.items():

@@ -2,10 +2,10 @@
 
 Public surface:
 
-- :class:`collector.service.Collector` (``Collector(config).start()``/``.stop()``,
+- :class:`pantau.collector.service.Collector` (``Collector(config).start()``/``.stop()``,
   ``.http_address``, ``.summary()``, ``.snapshot()``)
-- :func:`collector.config.load` and :class:`collector.config.CollectorConfig`
-- :class:`collector.errors.CollectorError` (the package's base exception)
+- :func:`pantau.collector.config.load` and :class:`pantau.collector.config.CollectorConfig`
+- :class:`pantau.collector.errors.CollectorError` (the package's base exception)
 
 Modules: ``config`` (TOML), ``fleet`` (pure state), ``exposition`` (fast /metrics text),
 ``reference`` (prometheus-client rendering for tests and benches), ``mqtt`` (paho adapter),

@@ -11,7 +11,7 @@ import time
 from html import escape
 from itertools import groupby
 
-from collector.fleet import Snapshot, StationView, problems, station_status, summarize
+from pantau.collector.fleet import Snapshot, StationView, problems, station_status, summarize
 
 _CSS = """
 body{font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;

@@ -14,10 +14,10 @@ import sys
 import threading
 from types import FrameType
 
-from collector import config as cconfig
-from collector.errors import StartupError
-from pantau.config import ConfigError
-from pantau.inventory import InventoryError
+from pantau.collector import config as cconfig
+from pantau.collector.errors import StartupError
+from pantau.contract.config import ConfigError
+from pantau.contract.inventory import InventoryError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,7 +46,7 @@ def _load(path: str | None) -> cconfig.CollectorConfig:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from collector.service import Collector
+    from pantau.collector.service import Collector
 
     cfg = _load(args.config)
     logging.basicConfig(
@@ -69,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from collector.service import read_inventory
+    from pantau.collector.service import read_inventory
 
     cfg = cconfig.load(args.config)
     stations = read_inventory(cfg.fleet.inventory)

@@ -19,9 +19,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from collector.errors import SettingsError
-from pantau import config as pconfig
-from pantau.inventory import DEVICE_CLASS_PATTERN, MAX_DEVICE_CLASSES
+from pantau.collector.errors import SettingsError
+from pantau.contract import config as pconfig
+from pantau.contract.inventory import DEVICE_CLASS_PATTERN, MAX_DEVICE_CLASSES
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 DeviceClass = Annotated[str, msgspec.Meta(pattern=DEVICE_CLASS_PATTERN)]

@@ -4,16 +4,16 @@ Hierarchy::
 
     CollectorError            anything the collector refuses to start with
     +-- SettingsError         a config value that is well-typed but unusable (files, combinations);
-                              it subclasses pantau.config.ConfigError, so the CLI prints one line
+                              it subclasses pantau.contract.config.ConfigError, so the CLI prints one line
                               and exits 2 for it like for any other config mistake
     +-- StartupError          the HTTP port cannot be bound, the inventory cannot be read, ...
 
-Malformed MQTT payloads never raise: they are counted by reason (see :mod:`collector.fleet`).
+Malformed MQTT payloads never raise: they are counted by reason (see :mod:`pantau.collector.fleet`).
 """
 
 from __future__ import annotations
 
-from pantau.config import ConfigError
+from pantau.contract.config import ConfigError
 
 
 class CollectorError(Exception):

@@ -1,9 +1,9 @@
 """The /metrics page: the metrics contract of DESIGN.md rendered as Prometheus text format 0.0.4.
 
-:class:`Renderer` builds the text directly from a :class:`~collector.fleet.Snapshot` (immutable
+:class:`Renderer` builds the text directly from a :class:`~pantau.collector.fleet.Snapshot` (immutable
 views, so no lock is held while rendering), one family at a time: the HTTP server streams the
 pieces or feeds them to a gzip compressor, so the whole uncompressed page (~70 MB at 20,000
-stations) is never held in memory. :mod:`collector.reference` renders the same families with
+stations) is never held in memory. :mod:`pantau.collector.reference` renders the same families with
 prometheus-client; a test asserts both parse to identical families.
 
 Label values come from validated topic segments, the inventory, or bounded report fields; they
@@ -20,7 +20,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 
-from collector.fleet import (
+from pantau.collector.fleet import (
     REJECT_REASONS,
     STATION_STATUSES,
     Snapshot,

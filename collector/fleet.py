@@ -39,8 +39,8 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final, Literal, NamedTuple, TypeVar
 
-from pantau import wire
-from pantau.inventory import InventoryEntry
+from pantau.contract import wire
+from pantau.contract.inventory import InventoryEntry
 
 _T = TypeVar("_T")
 OVER_CAP: Final = "over_cap"

@@ -3,7 +3,7 @@
 stdlib ``ThreadingHTTPServer``; loopback by default; optional TLS and basic auth (``/healthz``
 and ``/readyz`` stay open for liveness and readiness checks: they tell only whether MQTT is
 connected, nothing about the fleet). Passwords are never logged;
-request logs go to the ``collector.http`` logger at debug level without headers.
+request logs go to the ``pantau.collector.http`` logger at debug level without headers.
 
 ``/metrics`` takes a snapshot (references only, under the fleet lock for well under a
 millisecond per thousand stations) and renders outside the lock, so a scrape never stalls ingest
@@ -27,11 +27,12 @@ from typing import Any
 
 import msgspec
 
-from collector.board import render_board
-from collector.config import HttpConfig, verify_password
-from collector.errors import StartupError
-from collector.exposition import CONTENT_TYPE, Renderer
-from collector.fleet import (
+from pantau import __version__
+from pantau.collector.board import render_board
+from pantau.collector.config import HttpConfig, verify_password
+from pantau.collector.errors import StartupError
+from pantau.collector.exposition import CONTENT_TYPE, Renderer
+from pantau.collector.fleet import (
     Snapshot,
     StationView,
     clock_skew,
@@ -39,7 +40,6 @@ from collector.fleet import (
     station_status,
     summarize,
 )
-from pantau import __version__
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The MQTT side: a paho-mqtt 2.x client feeding :class:`collector.fleet.Fleet`.
+"""The MQTT side: a paho-mqtt 2.x client feeding :class:`pantau.collector.fleet.Fleet`.
 
 Callbacks run on paho's network thread and never raise (an exception there would kill paho's
 loop): every failure is caught, counted (``internal_error``) and logged at a bounded rate. The
@@ -23,8 +23,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from collector.config import MqttConfig
-from collector.fleet import INTERNAL_ERROR, STALE_SEQ, STALE_SESSION, STALE_WILL, Fleet
+from pantau.collector.config import MqttConfig
+from pantau.collector.fleet import INTERNAL_ERROR, STALE_SEQ, STALE_SESSION, STALE_WILL, Fleet
 
 log = logging.getLogger(__name__)
 #: Rejections that are normal protocol life (late wills, replays after a reconnect), not worth a

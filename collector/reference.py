@@ -1,10 +1,10 @@
 """Reference rendering with prometheus-client: a custom Collector yielding metric families.
 
 The straightforward way to export the fleet, used by the tests (the fast renderer in
-:mod:`collector.exposition` must parse to the same families) and by ``bench/collector_render.py``
+:mod:`pantau.collector.exposition` must parse to the same families) and by ``bench/collector_render.py``
 (the baseline). It reads the same snapshot but builds every family with prometheus-client's
 ``*MetricFamily`` classes; no code is shared with the fast path except the family table and the
-pure status helpers of :mod:`collector.fleet`.
+pure status helpers of :mod:`pantau.collector.fleet`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from collector.exposition import COLLECTOR_FAMILIES, STATION_FAMILIES
-from collector.fleet import REJECT_REASONS, STATION_STATUSES, Snapshot, clock_skew, station_status
+from pantau.collector.exposition import COLLECTOR_FAMILIES, STATION_FAMILIES
+from pantau.collector.fleet import (
+    REJECT_REASONS,
+    STATION_STATUSES,
+    Snapshot,
+    clock_skew,
+    station_status,
+)
 
 BASE = ["station", "provinsi", "kabkota", "kecamatan"]
 

@@ -1,7 +1,7 @@
 """The collector as one object: fleet state + MQTT ingest + HTTP, for the CLI and the demo.
 
-from collector.config import load
-from collector.service import Collector
+from pantau.collector.config import load
+from pantau.collector.service import Collector
 
 c = Collector(load("collector.toml")).start()
 print(c.url, c.summary().ready)
@@ -14,14 +14,14 @@ import logging
 import time
 from collections.abc import Callable
 
-from collector.config import CollectorConfig
-from collector.errors import StartupError
-from collector.exposition import Renderer
-from collector.fleet import Fleet, Snapshot, Summary, summarize
-from collector.http import HttpServer
-from collector.mqtt import MqttIngest
-from pantau.config import ConfigError, read_secret, readable_by_others
-from pantau.inventory import (
+from pantau.collector.config import CollectorConfig
+from pantau.collector.errors import StartupError
+from pantau.collector.exposition import Renderer
+from pantau.collector.fleet import Fleet, Snapshot, Summary, summarize
+from pantau.collector.http import HttpServer
+from pantau.collector.mqtt import MqttIngest
+from pantau.contract.config import ConfigError, read_secret, readable_by_others
+from pantau.contract.inventory import (
     InventoryEntry,
     InventoryError,
     entries_for_filters,
@@ -39,9 +39,9 @@ def read_inventory(path: str) -> list[InventoryEntry]:
 class Collector:
     """Build with a validated config; :meth:`start` binds HTTP and connects MQTT.
 
-    Raises :class:`pantau.config.ConfigError` (unreadable password file),
-    :class:`pantau.inventory.InventoryError` (bad inventory) from the constructor, and
-    :class:`collector.errors.StartupError` (port in use, bad TLS files) from :meth:`start`.
+    Raises :class:`pantau.contract.config.ConfigError` (unreadable password file),
+    :class:`pantau.contract.inventory.InventoryError` (bad inventory) from the constructor, and
+    :class:`pantau.collector.errors.StartupError` (port in use, bad TLS files) from :meth:`start`.
     """
 
     def __init__(

@@ -7,8 +7,8 @@ health with two disks), so benchmarks measure what a real fleet would send.
 
 from __future__ import annotations
 
-from pantau import wire
-from pantau.inventory import InventoryEntry
+from pantau.contract import wire
+from pantau.contract.inventory import InventoryEntry
 
 KECAMATAN = (
     "Bayat", "Cawas", "Ceper", "Delanggu", "Gantiwarno", "Jatinom", "Jogonalan", "Juwiring",

@@ -7,8 +7,8 @@ from typing import Any
 
 import grafanalib.core as g
 
-from dashboards import DashboardsError
-from dashboards import metrics as m
+from pantau.dashboards import DashboardsError
+from pantau.dashboards import metrics as m
 
 #: The provisioned Prometheus datasource (deploy/grafana/provisioning/datasources).
 DATASOURCE_UID = "pantau-prometheus"

@@ -1,5 +1,5 @@
-"""Every alert, defined once as data; rendered by :mod:`dashboards.prometheus_rules` and
-:mod:`dashboards.grafana_alerting`.
+"""Every alert, defined once as data; rendered by :mod:`pantau.dashboards.prometheus_rules` and
+:mod:`pantau.dashboards.grafana_alerting`.
 
 An alert is a *value query* (PromQL returning one series per station/device/target), a comparison
 (``<`` or ``>``) with a threshold, a ``for`` duration, a severity and static routing labels, and
@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from dashboards import DashboardsError
-from dashboards import metrics as m
+from pantau.dashboards import DashboardsError
+from pantau.dashboards import metrics as m
 
 Severity = Literal["critical", "warning"]
 Op = Literal["<", ">"]

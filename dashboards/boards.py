@@ -11,8 +11,8 @@ from typing import Any, Final
 
 import grafanalib.core as g
 
-from dashboards import metrics as m
-from dashboards._panels import (
+from pantau.dashboards import metrics as m
+from pantau.dashboards._panels import (
     CONNECTED_MAP,
     DATASOURCE,
     GREEN,

@@ -20,12 +20,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final
 
-from dashboards import grafana_alerting, prometheus_rules, routing
-from dashboards import metrics as m
-from dashboards._panels import DATASOURCE_UID
-from dashboards._yaml import dump_json, dump_yaml
-from dashboards.alerts import Alert, default_alerts
-from dashboards.boards import all_dashboards
+from pantau.dashboards import grafana_alerting, prometheus_rules, routing
+from pantau.dashboards import metrics as m
+from pantau.dashboards._panels import DATASOURCE_UID
+from pantau.dashboards._yaml import dump_json, dump_yaml
+from pantau.dashboards.alerts import Alert, default_alerts
+from pantau.dashboards.boards import all_dashboards
 
 GRAFANA: Final = "grafana/provisioning"
 DASHBOARD_DIR: Final = f"{GRAFANA}/dashboards/pantau"

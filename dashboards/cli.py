@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dashboards import DashboardsError
+from pantau.dashboards import DashboardsError
 
 USAGE = "pantau dashboards build [--out DIR] [--check]"
 
@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    from dashboards.build import differences, render, write
+    from pantau.dashboards.build import differences, render, write
 
     try:
         files = render()

@@ -1,4 +1,4 @@
-"""Render :mod:`dashboards.alerts` as Grafana alert rules in the *file provisioning* format.
+"""Render :mod:`pantau.dashboards.alerts` as Grafana alert rules in the *file provisioning* format.
 
 Documented format (Grafana "Create and manage alerting resources using file provisioning")::
 
@@ -22,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from dashboards import DashboardsError
-from dashboards._panels import DATASOURCE_UID
-from dashboards.alerts import Alert, go_template
-from dashboards.prometheus_rules import GROUP_INTERVAL
+from pantau.dashboards import DashboardsError
+from pantau.dashboards._panels import DATASOURCE_UID
+from pantau.dashboards.alerts import Alert, go_template
+from pantau.dashboards.prometheus_rules import GROUP_INTERVAL
 
 #: (dashboard uid, panel title) -> panel id, for the link from a notification to its panel.
 PanelIds = Mapping[tuple[str, str], int]

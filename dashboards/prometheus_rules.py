@@ -1,4 +1,4 @@
-"""Render :mod:`dashboards.alerts` as a Prometheus rules file and its promtool unit tests."""
+"""Render :mod:`pantau.dashboards.alerts` as a Prometheus rules file and its promtool unit tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from dashboards.alerts import Alert, concrete_text, go_template
+from pantau.dashboards.alerts import Alert, concrete_text, go_template
 
 #: Rule group evaluation interval (Prometheus ``interval``), also the Grafana group interval.
 GROUP_INTERVAL = "30s"
@@ -89,8 +89,8 @@ def write_rules_file(
     """Write the rules to ``path`` (e.g. to load them into a test Prometheus with short ``for``
     and evaluation ``interval``: ``prometheus.load_rules([write_rules_file(p, for_override="1s",
     interval="1s")])``). Returns ``path``."""
-    from dashboards._yaml import dump_yaml
-    from dashboards.alerts import default_alerts
+    from pantau.dashboards._yaml import dump_yaml
+    from pantau.dashboards.alerts import default_alerts
 
     chosen = default_alerts() if alerts is None else tuple(alerts)
     doc = rules_document(chosen, interval=interval, for_override=for_override)

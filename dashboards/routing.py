@@ -1,7 +1,7 @@
 """Who gets which alert, and when: one definition rendered as Grafana contact points, notification
 policies and mute timings (file provisioning) and as an Alertmanager configuration.
 
-Routing keys are the static labels of :mod:`dashboards.alerts`:
+Routing keys are the static labels of :mod:`pantau.dashboards.alerts`:
 
 - ``hours="office"`` alerts (a peripheral missing, login unreachable, station offline, never
   reported) matter only when the office is open: a camera switched off at night is not a fault.

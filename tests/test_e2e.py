@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from harness import Alertmanager, Mosquitto, Prometheus, UsbBus
 
-from collector.config import CollectorConfig, FleetConfig, HttpConfig, MqttConfig
-from collector.service import Collector
-from dashboards.prometheus_rules import write_rules_file
-from pantau.inventory import parse_inventory
+from pantau.collector.config import CollectorConfig, FleetConfig, HttpConfig, MqttConfig
+from pantau.collector.service import Collector
+from pantau.contract.inventory import parse_inventory
+from pantau.dashboards.prometheus_rules import write_rules_file
 
 STATION = "3310-e2e-juwiring-01"
 JOB = "pantau-e2e"
@@ -114,7 +114,7 @@ def test_unplug_alert_resolve_will_and_retained_restore(
         log = (tmp_path / "agent.log").open("wb")
         proc = subprocess.Popen(
             [
-                sys.executable, "-m", "agent.cli", "run",
+                sys.executable, "-m", "pantau.agent.cli", "run",
                 "--config", str(agent_config(tmp_path, mosquitto)),
             ],
             env=usb_bus.env,
@@ -172,7 +172,7 @@ def test_unplug_alert_resolve_will_and_retained_restore(
         presence = {p.device_class: p.present for p in view.presence}
         assert presence == {"camera": True, "signature": True}
         assert view.state_rx > 0
-        from collector.fleet import station_status
+        from pantau.collector.fleet import station_status
 
         snap = c.snapshot()
         assert station_status(view, snap.now, snap.stale_after_intervals) != "up"  # retained will

@@ -2,7 +2,7 @@
 
 A check is an object with a ``name``, a ``timeout_s`` and two methods: :meth:`Check.run` does
 its I/O (through an injectable reader) and returns :class:`Findings`; :meth:`Check.failed`
-says what to report when ``run`` raised or hung (the runner, :mod:`agent.runner`, decides that).
+says what to report when ``run`` raised or hung (the runner, :mod:`pantau.agent.runner`, decides that).
 Parsing and classification live in pure functions next to each check and are tested on their
 own.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from pantau import wire
+from pantau.contract import wire
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """The ``host`` check: CPU, memory, configured disks, boot time and agent start time.
 
 A :class:`HostReader` reads raw numbers into a :class:`HostSample`; :func:`to_host` (pure)
-turns a sample into the wire :class:`~pantau.wire.Host`. A reboot is not decided here: the
-service compares ``boot_ts`` with the value it remembered (see :mod:`agent.changes`).
+turns a sample into the wire :class:`~pantau.contract.wire.Host`. A reboot is not decided here: the
+service compares ``boot_ts`` with the value it remembered (see :mod:`pantau.agent.changes`).
 
 Two real readers, chosen by :func:`default_host_reader`:
 
@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from agent.checks import Findings
-from pantau import wire
+from pantau.agent.checks import Findings
+from pantau.contract import wire
 
 MIN_CPU_WINDOW_S: Final = 0.1
 #: /proc/stat's aggregate ``cpu`` fields: user nice system idle iowait irq softirq steal guest

@@ -26,9 +26,9 @@ from collections.abc import Callable, Sequence
 from typing import Final
 from urllib.parse import urlsplit
 
-from agent.checks import Findings
-from agent.config import ProbeSettings, split_host_port
-from pantau import wire
+from pantau.agent.checks import Findings
+from pantau.agent.config import ProbeSettings, split_host_port
+from pantau.contract import wire
 
 USER_AGENT: Final = "pantau-agent"
 

@@ -8,7 +8,7 @@ I/O and classification are apart:
   device transfer). A simulator or a test passes any object with a ``devices()`` method.
 - :func:`classify` (pure) matches the config's rules against descriptions and says, per device
   class, which rules found a device; :meth:`ClassStatus.to_wire` gives the wire
-  :class:`~pantau.wire.Peripheral`.
+  :class:`~pantau.contract.wire.Peripheral`.
 
 A class is present when every rule of the class matches at least one enumerated device.
 """
@@ -21,10 +21,10 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from agent.checks import Findings
-from agent.config import DeviceRule
-from agent.errors import UsbUnavailable
-from pantau import wire
+from pantau.agent.checks import Findings
+from pantau.agent.config import DeviceRule
+from pantau.agent.errors import UsbUnavailable
+from pantau.contract import wire
 
 #: bDeviceClass of hubs: never an expected peripheral, skipped during enumeration.
 HUB_CLASS: Final = 0x09

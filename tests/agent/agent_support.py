@@ -13,9 +13,9 @@ import paho.mqtt.client as mqtt
 from harness import Mosquitto
 from harness.mqtt import MqttClient
 
-from agent.config import AgentConfig, convert_config
-from agent.service import Agent
-from pantau import wire
+from pantau.agent.config import AgentConfig, convert_config
+from pantau.agent.service import Agent
+from pantau.contract import wire
 
 STATION = "3310-juwiring-01"
 ROOT = f"pantau/v1/33/3310/{STATION}"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agent.changes import Baseline, Snapshot, advance
-from pantau import wire
-from pantau.wire import EventKind
+from pantau.agent.changes import Baseline, Snapshot, advance
+from pantau.contract import wire
+from pantau.contract.wire import EventKind
 
 
 def per(cls: str, present: bool, reason: str = "") -> wire.Peripheral:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.checks.host import PsutilReader, to_host
-from agent.cli import service_config
-from agent.config import DEFAULT_CONFIG_PATH
+from pantau.agent.checks.host import PsutilReader, to_host
+from pantau.agent.cli import service_config
+from pantau.agent.config import DEFAULT_CONFIG_PATH
 
 STATION = """
 [station]
@@ -28,7 +28,7 @@ kecamatan = "Bayat"
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
+        [sys.executable, "-m", "pantau.agent.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -187,7 +187,7 @@ def test_check_leaves_the_systemd_credential_to_systemd(tmp_path: Path) -> None:
     )
     env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
     out = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "check", "--config", str(path)],
+        [sys.executable, "-m", "pantau.agent.cli", "check", "--config", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -232,7 +232,7 @@ def test_usage_errors_still_come_from_argparse(tmp_path: Path) -> None:
 
 SERVICE = """
 import os, signal, sys, threading, time
-from agent.cli import main
+from pantau.agent.cli import main
 def stop():
     time.sleep(1.0)
     os.kill(os.getpid(), signal.SIGTERM)
@@ -260,7 +260,7 @@ def test_the_service_imports_neither_argparse_nor_pyudev(tmp_path: Path) -> None
     assert out.returncode == 0, out.stderr
     rc, modules = out.stdout.strip().splitlines()[-1].split(" ", 1)
     assert rc == "0"
-    assert "agent.hotplug" in modules.split()  # hotplug was started (Linux)
+    assert "pantau.agent.hotplug" in modules.split()  # hotplug was started (Linux)
     assert "hotplug unavailable" not in out.stderr
     for name in ("argparse", "gettext", "pyudev", "json"):
         assert name not in modules.split(), name

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from agent import catalog
-from agent.config import (
+from pantau.agent import catalog
+from pantau.agent.config import (
     AgentConfig,
     ConfigError,
     DeviceRule,
@@ -198,7 +198,7 @@ def test_device_class_limit() -> None:
 def load_config_text(text: str) -> AgentConfig:
     import tomllib
 
-    from agent.config import convert_config
+    from pantau.agent.config import convert_config
 
     return convert_config(tomllib.loads(text), "F", check_files=True)
 
@@ -333,6 +333,6 @@ def test_device_rule_is_frozen() -> None:
 def test_agent_version_matches_the_distribution() -> None:
     from importlib.metadata import version
 
-    import agent
+    import pantau.agent
 
-    assert agent.__version__ == version("pantau")
+    assert pantau.agent.__version__ == version("pantau")

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from agent.config import (
+from pantau.agent.config import (
     DEFAULT_CONFIG_PATH,
     AgentConfig,
     StationSettings,
     default_spool_path,
     read_password,
 )
-from agent.config import load_config as load
+from pantau.agent.config import load_config as load
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "deploy" / "systemd" / "pantau-agent.service"
@@ -94,7 +94,7 @@ def test_documented_linux_install_gives_the_unit_what_it_reads(
     """Follow the documented install commands on `pantau provision` output (into a scratch
     root), then start the agent's config loading the way the unit does: as a dynamic user
     (only files others may read) with the LoadCredential copy in $CREDENTIALS_DIRECTORY."""
-    from pantau import provision
+    from pantau.tools import provision
 
     d = directives()
     assert d["DynamicUser"] == ["yes"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.checks.host import (
+from pantau.agent.checks.host import (
     ProcReader,
     PsutilReader,
     cpu_ratio,
@@ -117,9 +117,9 @@ def test_default_host_reader_on_linux_is_proc() -> None:
 
 SERVICE = """
 import sys
-import agent.cli  # what pantau-agent imports first
-from agent.config import convert_config
-from agent.service import build_agent
+import pantau.agent.cli  # what pantau-agent imports first
+from pantau.agent.config import convert_config
+from pantau.agent.service import build_agent
 import msgspec
 cfg = convert_config(msgspec.json.decode(sys.argv[1]), "test")
 agent = build_agent(cfg, hotplug=False, spool_path=sys.argv[2], connect=True)

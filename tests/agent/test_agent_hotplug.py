@@ -8,7 +8,7 @@ import threading
 from agent_support import wait_until
 from harness import UsbBus
 
-from agent.hotplug import UdevHotplug, is_usb_change, parse_uevent
+from pantau.agent.hotplug import UdevHotplug, is_usb_change, parse_uevent
 
 DEVPATH = "/devices/pci0000:00/0000:00:14.0/usb1/1-2"
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from agent.checks.login import LoginCheck, ProbeReason, default_prober, reason_for, status_ok
-from agent.config import ProbeSettings
+from pantau.agent.checks.login import LoginCheck, ProbeReason, default_prober, reason_for, status_ok
+from pantau.agent.config import ProbeSettings
 
 
 def probe(kind: str, target: str, **kw: Any) -> Any:

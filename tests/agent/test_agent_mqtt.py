@@ -1,6 +1,6 @@
 """The agent against a real mosquitto: birth/state/events, outages, kill -9, TLS + auth.
 
-In-process tests drive the real :class:`agent.service.Agent` with simulated USB (the real pyusb
+In-process tests drive the real :class:`pantau.agent.service.Agent` with simulated USB (the real pyusb
 path is tested under umockdev in test_agent_umockdev.py); the subprocess tests run the real
 ``pantau-agent run`` and change a real TCP listener that a login probe watches.
 """
@@ -31,12 +31,12 @@ from harness.mqtt import MqttClient
 from harness.procs import port_open
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.checks.usb import UsbDevice
-from agent.config import AgentConfig, convert_config
-from agent.service import build_agent
-from agent.simulated import SimulatedHost, SimulatedUsb
-from agent.spool import Spool
-from pantau import wire
+from pantau.agent.checks.usb import UsbDevice
+from pantau.agent.config import AgentConfig, convert_config
+from pantau.agent.service import build_agent
+from pantau.agent.simulated import SimulatedHost, SimulatedUsb
+from pantau.agent.spool import Spool
+from pantau.contract import wire
 
 CAMERA = UsbDevice(0x04A9, 0x3218, 1, "1-2", 0, (6,), "Canon Inc.", "Canon EOS 1300D")
 PAD = UsbDevice(0x06A8, 0x0057, 1, "1-3", 0, (3,), "Topaz Systems", "SignatureGem")
@@ -223,7 +223,7 @@ timeout_s = 1.0
 def spawn_agent(config_path: Path) -> subprocess.Popen[bytes]:
     log = open(config_path.parent / "agent.log", "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "run", "--config", str(config_path)],
+        [sys.executable, "-m", "pantau.agent.cli", "run", "--config", str(config_path)],
         stdout=log,
         stderr=log,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agent import report
-from agent.checks.login import ProbeReason
-from agent.config import AgentConfig, DeviceRule, StationSettings
-from pantau import wire
+from pantau.agent import report
+from pantau.agent.checks.login import ProbeReason
+from pantau.agent.config import AgentConfig, DeviceRule, StationSettings
+from pantau.contract import wire
 
 CFG = AgentConfig(
     station=StationSettings(id="3310-ceper-01", provinsi="33", kabkota="3310", kecamatan="Ceper"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-from agent.checks import Findings
-from agent.runner import HUNG, TIMEOUT, Runner
-from pantau import wire
+from pantau.agent.checks import Findings
+from pantau.agent.runner import HUNG, TIMEOUT, Runner
+from pantau.contract import wire
 
 
 class Fake:

@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 from agent_support import STATION
 
-from agent.checks.usb import UsbDevice
-from agent.config import AgentConfig, convert_config
-from agent.loglimit import LogLimiter
-from agent.publisher import backoff_delay
-from agent.service import Agent, build_agent
-from agent.simulated import SimulatedHost, SimulatedProber, SimulatedUsb
-from agent.spool import Spool
-from pantau import wire
-from pantau.wire import EventKind
+from pantau.agent.checks.usb import UsbDevice
+from pantau.agent.config import AgentConfig, convert_config
+from pantau.agent.loglimit import LogLimiter
+from pantau.agent.publisher import backoff_delay
+from pantau.agent.service import Agent, build_agent
+from pantau.agent.simulated import SimulatedHost, SimulatedProber, SimulatedUsb
+from pantau.agent.spool import Spool
+from pantau.contract import wire
+from pantau.contract.wire import EventKind
 
 CAMERA = UsbDevice(0x04A9, 0x3218, 1, "1-2", 0, (6,))
 
@@ -203,7 +203,7 @@ def test_backoff_grows_with_jitter_and_is_capped() -> None:
 
 
 def test_missing_libusb_in_run_is_a_failed_check_not_a_crash(tmp_path: Path) -> None:
-    from agent.errors import UsbUnavailable
+    from pantau.agent.errors import UsbUnavailable
 
     usb = SimulatedUsb([CAMERA])
     agent = make(tmp_path, usb)

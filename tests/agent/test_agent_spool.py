@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import SpoolError
-from agent.spool import Spool
+from pantau.agent.errors import SpoolError
+from pantau.agent.spool import Spool
 
 
 def test_fifo_delete_and_reopen(tmp_path: Path) -> None:

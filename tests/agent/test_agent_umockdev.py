@@ -15,8 +15,8 @@ from typing import Any
 from agent_support import ROOT, Inbox, Running, config
 from harness import Mosquitto, MqttClient, UsbBus
 
-from agent.service import build_agent
-from pantau import wire
+from pantau.agent.service import build_agent
+from pantau.contract import wire
 
 CANON = {"manufacturer": "Canon Inc.", "product": "Canon EOS 1300D"}
 
@@ -69,7 +69,7 @@ def test_unplugged_camera_reaches_the_broker_via_udev(
 
 def cli(usb_bus: UsbBus, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
+        [sys.executable, "-m", "pantau.agent.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from agent.checks.usb import (
+from pantau.agent.checks.usb import (
     CHECK_FAILED,
     LIBUSB_UNAVAILABLE,
     UsbCheck,
@@ -14,8 +14,8 @@ from agent.checks.usb import (
     matches,
     rule_label,
 )
-from agent.config import DeviceRule
-from agent.errors import UsbUnavailable
+from pantau.agent.config import DeviceRule
+from pantau.agent.errors import UsbUnavailable
 
 CANON = DeviceRule(device_class="camera", vid=0x04A9, interface_class=6, name="Canon EOS")
 TOPAZ = DeviceRule(device_class="signature", vid=0x06A8)
@@ -93,8 +93,8 @@ def test_missing_libusb_is_a_clear_error() -> None:
     # Real pyusb told that no libusb library exists (a fresh interpreter: pyusb caches its
     # library per process).
     code = (
-        "from agent.checks.usb import PyUsbReader\n"
-        "from agent.errors import UsbUnavailable\n"
+        "from pantau.agent.checks.usb import PyUsbReader\n"
+        "from pantau.agent.errors import UsbUnavailable\n"
         "try:\n"
         "    PyUsbReader(find_library=lambda name: None).devices()\n"
         "except UsbUnavailable as exc:\n"

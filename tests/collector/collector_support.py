@@ -10,10 +10,10 @@ from typing import Any
 
 from harness import Mosquitto, MqttClient
 
-from collector.config import from_dict
-from collector.service import Collector
-from pantau import wire
-from pantau.inventory import InventoryEntry, parse_inventory
+from pantau.collector.config import from_dict
+from pantau.collector.service import Collector
+from pantau.contract import wire
+from pantau.contract.inventory import InventoryEntry, parse_inventory
 
 INVENTORY_CSV = (
     "station,provinsi,kabkota,kecamatan,device_classes\n"

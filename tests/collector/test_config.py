@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from harness import TlsCerts
 
-from collector import config as cc
-from collector.cli import main
-from pantau.config import ConfigError
+from pantau.collector import config as cc
+from pantau.collector.cli import main
+from pantau.contract.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "collector" / "collector.example.toml"
@@ -144,7 +144,7 @@ def test_invalid_configs_name_the_key(tmp_path: Path, text: str, message: str) -
 def test_cli_config_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
     path = write(tmp_path, "[http]\nprot = 1\n")
     res = subprocess.run(
-        [sys.executable, "-m", "collector.cli", "run", "--config", str(path)],
+        [sys.executable, "-m", "pantau.collector.cli", "run", "--config", str(path)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -6,7 +6,7 @@ import pytest
 from collector_support import publisher, running, state, status, topic
 from harness import Mosquitto, Prometheus
 
-from pantau.inventory import parse_inventory
+from pantau.contract.inventory import parse_inventory
 
 STATION = "3310-e2e-prom-01"
 INV = parse_inventory(

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector.exposition import COLLECTOR_FAMILIES, STATION_FAMILIES, Renderer
-from collector.fleet import Fleet, Snapshot
-from collector.reference import reference_render
-from collector.synthetic import make_inventory, make_state, state_topic
-from pantau import wire
+from pantau.collector.exposition import COLLECTOR_FAMILIES, STATION_FAMILIES, Renderer
+from pantau.collector.fleet import Fleet, Snapshot
+from pantau.collector.reference import reference_render
+from pantau.collector.synthetic import make_inventory, make_state, state_topic
+from pantau.contract import wire
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "wire"
 T0 = 1_790_000_000.0
@@ -160,7 +160,7 @@ GOLDEN = Path(__file__).resolve().parent / "golden" / "metrics.txt"
 
 def golden_snapshot() -> Snapshot:
     """Three stations at a fixed clock: the golden state_full fixture, never reported, offline."""
-    from pantau.inventory import parse_inventory
+    from pantau.contract.inventory import parse_inventory
 
     inv = parse_inventory(
         "station,provinsi,kabkota,kecamatan,device_classes\n"

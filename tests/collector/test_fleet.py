@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from collector import fleet as fl
-from collector.fleet import Fleet, station_status, summarize
-from pantau import wire
-from pantau.inventory import parse_inventory
+from pantau.collector import fleet as fl
+from pantau.collector.fleet import Fleet, station_status, summarize
+from pantau.contract import wire
+from pantau.contract.inventory import parse_inventory
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "wire"
 INVENTORY = parse_inventory(

@@ -24,9 +24,9 @@ from collector_support import INVENTORY_CSV, get, state, topic
 from harness import TlsCerts, free_port
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector.config import from_dict, hash_password
-from collector.service import Collector
-from pantau.inventory import parse_inventory
+from pantau.collector.config import from_dict, hash_password
+from pantau.collector.service import Collector
+from pantau.contract.inventory import parse_inventory
 
 INV = parse_inventory(
     INVENTORY_CSV
@@ -192,7 +192,7 @@ def test_port_in_use_is_a_startup_error() -> None:
     try:
         port = c.http_address[1]
         cfg = from_dict({"mqtt": {"port": free_port()}, "http": {"port": port}})
-        from collector.errors import StartupError
+        from pantau.collector.errors import StartupError
 
         with pytest.raises(StartupError, match=f"cannot listen on 127.0.0.1:{port}"):
             Collector(cfg, inventory=[]).start()
@@ -258,7 +258,7 @@ def test_board_for_one_kabkota(collector: Collector) -> None:
 
 
 def test_big_fleets_get_a_summary_per_kabkota_instead_of_tiles(collector: Collector) -> None:
-    from collector.board import render_board
+    from pantau.collector.board import render_board
 
     page = render_board(collector.snapshot(), max_tiles=3)
     assert '<a href="/?kabkota=3310">3310</a>' in page

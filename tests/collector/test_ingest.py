@@ -11,8 +11,8 @@ from collector_support import get, publisher, running, state, stations, status, 
 from harness import Mosquitto
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.fleet import OVER_CAP
-from pantau import wire
+from pantau.collector.fleet import OVER_CAP
+from pantau.contract import wire
 
 JUW = "3310-juwiring-01"
 
@@ -22,7 +22,7 @@ def received(n: int):  # type: ignore[no-untyped-def]
 
 
 def test_reports_and_rejections_over_real_mqtt(mosquitto: Mosquitto, caplog) -> None:  # type: ignore[no-untyped-def]
-    caplog.set_level(logging.INFO, logger="collector.mqtt")
+    caplog.set_level(logging.INFO, logger="pantau.collector.mqtt")
     with running(mosquitto, fleet={"max_unknown_stations": 1}) as c, publisher(mosquitto) as pub:
         pub.publish(topic(JUW), state(JUW), retain=True)
         pub.publish(topic(JUW), b"{not json")
@@ -198,7 +198,7 @@ def test_wrong_broker_password_keeps_running_and_disconnected(
     broker = mosquitto_factory(auth=True)
     pw = tmp_path / "pw"
     pw.write_text("Xq7-not-the-password\n")
-    caplog.set_level("INFO", logger="collector.mqtt")
+    caplog.set_level("INFO", logger="pantau.collector.mqtt")
     c = make_collector(
         broker,
         mqtt={
@@ -245,7 +245,7 @@ def test_an_exception_in_the_message_callback_is_counted_not_raised(
 def test_a_shard_exports_only_the_inventory_its_filters_cover(mosquitto: Mosquitto) -> None:
     from collector_support import inventory
 
-    from pantau.inventory import InventoryEntry
+    from pantau.contract.inventory import InventoryEntry
 
     national = [*inventory(), InventoryEntry("3401-x-01", "34", "3401", "X", ("camera",))]
     with running(mosquitto, inv=national, mqtt={"topics": ["pantau/v1/34/#"]}) as c:
@@ -336,7 +336,7 @@ def test_run_warns_when_the_broker_refuses_and_is_not_ready_until_connected(
     )
     lines = _lines(proc.stderr)
     url = f"http://127.0.0.1:{port}"
-    warning = f"WARNING collector.mqtt: MQTT cannot connect to 127.0.0.1:{mosquitto.port}"
+    warning = f"WARNING pantau.collector.mqtt: MQTT cannot connect to 127.0.0.1:{mosquitto.port}"
     try:
         deadline = time.monotonic() + 20
         while not any(warning in line for line in lines):
@@ -366,10 +366,10 @@ def test_run_warns_when_the_broker_refuses_and_is_not_ready_until_connected(
 
 
 def test_an_unresolvable_broker_host_is_logged_and_not_ready(caplog) -> None:  # type: ignore[no-untyped-def]
-    from collector.config import from_dict
-    from collector.service import Collector
+    from pantau.collector.config import from_dict
+    from pantau.collector.service import Collector
 
-    caplog.set_level(logging.WARNING, logger="collector.mqtt")
+    caplog.set_level(logging.WARNING, logger="pantau.collector.mqtt")
     cfg = from_dict(
         {
             "mqtt": {"host": "nonexistent.invalid", "reconnect_min_s": 0.1, "reconnect_max_s": 0.2},
@@ -394,7 +394,7 @@ def test_an_agent_that_restarted_and_died_while_the_collector_was_away_is_offlin
     """The collector follows session A; while its MQTT connection is down the agent restarts as
     session B and dies. mosquitto then replays B's will (the status topic, retained first) before
     B's retained state: the station must read offline, not up until it goes stale."""
-    from collector.mqtt import MqttIngest
+    from pantau.collector.mqtt import MqttIngest
 
     with running(mosquitto) as c:
         a = _agent_with_will(mosquitto, JUW, "A")

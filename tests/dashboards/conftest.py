@@ -4,7 +4,7 @@
 every ``for`` and the evaluation interval shortened to 1 s, unloaded afterwards. Other test
 directories can do the same in two lines::
 
-    from dashboards.prometheus_rules import write_rules_file
+    from pantau.dashboards.prometheus_rules import write_rules_file
     copied = prometheus.load_rules([write_rules_file(tmp_path / "r.yml", for_override="1s", interval="1s")])
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from harness import Prometheus
 
-from dashboards.prometheus_rules import write_rules_file
+from pantau.dashboards.prometheus_rules import write_rules_file
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ from pathlib import Path
 from dash_fleet import AGENT_VERSION, PROVINSI, Station
 from harness import Mosquitto, MqttClient
 
-from collector.config import from_dict
-from collector.fleet import REJECT_REASONS
-from collector.service import Collector
-from pantau import wire
-from pantau.inventory import InventoryEntry
+from pantau.collector.config import from_dict
+from pantau.collector.fleet import REJECT_REASONS
+from pantau.collector.service import Collector
+from pantau.contract import wire
+from pantau.contract.inventory import InventoryEntry
 
 TICK_S = 0.5
 INTERVAL_S = 2.0

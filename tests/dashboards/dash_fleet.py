@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from pantau.wire import Reason
+from pantau.contract.wire import Reason
 
 PROVINSI = "33"
 CLASSES = ("fingerprint", "iris", "camera", "signature")

@@ -23,9 +23,9 @@ from dash_grafana_schema import (
     validate_policies,
 )
 
-from dashboards._panels import DATASOURCE_UID
-from dashboards.alerts import default_alerts
-from dashboards.build import DASHBOARD_DIR, GRAFANA, render
+from pantau.dashboards._panels import DATASOURCE_UID
+from pantau.dashboards.alerts import default_alerts
+from pantau.dashboards.build import DASHBOARD_DIR, GRAFANA, render
 
 VAR_RE = re.compile(r"\$\{([A-Za-z_][\w.]*)(?::\w+)?\}|\$([A-Za-z_]\w*)|\[\[(\w+)\]\]")
 

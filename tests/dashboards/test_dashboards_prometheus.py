@@ -22,9 +22,9 @@ import dash_fleet as fleet
 import pytest
 from harness import Prometheus
 
-from dashboards import metrics as m
-from dashboards.alerts import default_alerts
-from dashboards.boards import COLLECTOR_UID, FLEET_UID, STATION_UID, all_dashboards
+from pantau.dashboards import metrics as m
+from pantau.dashboards.alerts import default_alerts
+from pantau.dashboards.boards import COLLECTOR_UID, FLEET_UID, STATION_UID, all_dashboards
 
 Check = float | Callable[[float], bool]
 Expected = dict[tuple[tuple[str, str], ...], Check]

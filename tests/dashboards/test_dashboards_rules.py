@@ -12,10 +12,20 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from dashboards import DashboardsError, cli, routing
-from dashboards.alerts import Alert, Case, Expect, concrete_text, default_alerts, go_template
-from dashboards.build import ALERTMANAGER_PATH, RULES_PATH, RULES_TEST_PATH, differences, render
-from dashboards.prometheus_rules import promtool_tests_document, rules_document, write_rules_file
+from pantau.dashboards import DashboardsError, cli, routing
+from pantau.dashboards.alerts import Alert, Case, Expect, concrete_text, default_alerts, go_template
+from pantau.dashboards.build import (
+    ALERTMANAGER_PATH,
+    RULES_PATH,
+    RULES_TEST_PATH,
+    differences,
+    render,
+)
+from pantau.dashboards.prometheus_rules import (
+    promtool_tests_document,
+    rules_document,
+    write_rules_file,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -283,7 +293,7 @@ def test_cli_unwritable_output_is_one_clear_line(tmp_path: Path, capsys: Any) ->
 
 
 def test_cli_usage_errors_exit_2(capsys: Any) -> None:
-    from pantau import cli as pantau_cli
+    from pantau.tools import cli as pantau_cli
 
     with pytest.raises(SystemExit) as exc:
         pantau_cli.main(["dashboards"])

@@ -26,7 +26,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from pantau import provision
+from pantau.tools import provision
 from tests.deploy import _mqtt
 from tests.harness import procs
 

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pantau.inventory import (
+from pantau.contract.inventory import (
     InventoryEntry,
     entries_for_filters,
     load_inventory,

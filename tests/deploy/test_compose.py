@@ -171,7 +171,7 @@ COLLECTOR_SERVICES = [
 def test_collector_config_loads_with_the_collector_loader(
     compose: Path, name: str, generated: Path, tmp_path: Path
 ) -> None:
-    from collector import config as collector_config
+    from pantau.collector import config as collector_config
 
     data_all = load(compose)
     service = data_all["services"][name]

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from dashboards.routing import ZONES
-from pantau.inventory import InventoryEntry, shard_coverage
+from pantau.contract.inventory import InventoryEntry, shard_coverage
+from pantau.dashboards.routing import ZONES
 from tests.deploy._compose import REPO
 
 DOCS = {name: REPO / "docs" / name for name in ("deploy.md", "scale.md")}

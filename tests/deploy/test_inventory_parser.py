@@ -1,4 +1,4 @@
-"""pantau.inventory: the shared inventory CSV parser (a table of invalid examples, blackbox style)."""
+"""pantau.contract.inventory: the shared inventory CSV parser (a table of invalid examples, blackbox style)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pantau.inventory import (
+from pantau.contract.inventory import (
     InventoryEntry,
     InventoryError,
     entries_for_filters,

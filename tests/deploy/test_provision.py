@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from agent.config import load_config, read_password
-from pantau import provision
-from pantau.inventory import load_inventory
+from pantau.agent.config import load_config, read_password
+from pantau.contract.inventory import load_inventory
+from pantau.tools import provision
 from tests.deploy import _mqtt
 from tests.harness import procs
 

@@ -2,7 +2,7 @@
 
 Real parts: one mosquitto, two ``pantau-collector run`` processes with the topic filters of the
 cluster example (deploy/cluster/collector-{west,east}.toml) and each its own part of the inventory
-(``pantau.inventory.entries_for_filters``, as docs/scale.md prescribes), stations publishing real
+(``pantau.contract.inventory.entries_for_filters``, as docs/scale.md prescribes), stations publishing real
 wire payloads. Both ``/metrics`` pages are scraped and every station must appear in exactly one
 of them, in the shard its filters assign it to, up or never-reported as it should be.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from pantau import wire
-from pantau.inventory import (
+from pantau.contract import wire
+from pantau.contract.inventory import (
     InventoryEntry,
     entries_for_filters,
     parse_inventory,

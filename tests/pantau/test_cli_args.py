@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pantau import demo, simulate
+from pantau.tools import demo, simulate
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pantau import klaten
+from pantau.contract import klaten
 
 FAULTY = {"Juwiring", "Bayat", "Cawas", "Gantiwarno", "Ceper"}
 
@@ -24,7 +24,7 @@ def run_demo(tmp_path: Path, *args: str, duration: int) -> tuple[dict[str, objec
     summary = tmp_path / "summary.json"
     proc = subprocess.run(
         [
-            sys.executable, "-m", "pantau.cli", "demo",
+            sys.executable, "-m", "pantau.tools.cli", "demo",
             "--duration", str(duration),
             "--workdir", str(tmp_path / "work"),
             "--summary-json", str(summary),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pantau import klaten
-from pantau.inventory import load_inventory, parse_inventory
+from pantau.contract import klaten
+from pantau.contract.inventory import load_inventory, parse_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 

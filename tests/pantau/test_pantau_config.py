@@ -1,4 +1,4 @@
-"""pantau.config: every file mistake is a ConfigError naming the file (and key), never a
+"""pantau.contract.config: every file mistake is a ConfigError naming the file (and key), never a
 traceback (the agent and collector CLIs print it as one line and exit 2)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from pantau.config import ConfigError, load, read_secret
+from pantau.contract.config import ConfigError, load, read_secret
 
 
 class Small(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

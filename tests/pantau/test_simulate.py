@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pantau import klaten, wire
-from pantau.simulate import FleetModel, parse_rates, synthetic_fleet
+from pantau.contract import klaten, wire
+from pantau.tools.simulate import FleetModel, parse_rates, synthetic_fleet
 
 
 def decode_all(batch: list[tuple[str, bytes, bool]]) -> list[wire.Message]:
@@ -113,7 +113,7 @@ def test_simulate_once_publishes_the_whole_fleet_to_a_real_broker(mosquitto) -> 
         sub.subscribe("pantau/v1/#")
         proc = subprocess.run(
             [
-                sys.executable, "-m", "pantau.cli", "simulate",
+                sys.executable, "-m", "pantau.tools.cli", "simulate",
                 "--host", mosquitto.host, "--port", str(mosquitto.port),
                 "--stations", "300", "--once", "--faults", "unplug=0.1",
             ],
@@ -143,10 +143,10 @@ def test_simulate_reports_a_dead_broker_clearly() -> None:
     import subprocess
     import sys
 
-    from pantau.broker import free_port
+    from pantau.tools.broker import free_port
 
     proc = subprocess.run(
-        [sys.executable, "-m", "pantau.cli", "simulate", "--port", str(free_port()), "--once"],
+        [sys.executable, "-m", "pantau.tools.cli", "simulate", "--port", str(free_port()), "--once"],
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert proc.returncode == 1

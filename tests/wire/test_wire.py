@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pantau import wire
-from pantau.wire import Reason, WireError
+from pantau.contract import wire
+from pantau.contract.wire import Reason, WireError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "wire"
 STATION = "3310-juwiring-01"

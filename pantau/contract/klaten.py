@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from pantau.inventory import InventoryEntry
+from pantau.contract.inventory import InventoryEntry
 
 PROVINSI: Final = "33"
 KABKOTA: Final = "3310"

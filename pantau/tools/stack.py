@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pantau.broker import free_port, wait_for_port
+from pantau.tools.broker import free_port, wait_for_port
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,16 @@ from collections.abc import Sequence
 
 # subcommand -> (module, one-line help). Each module has ``main(argv: list[str]) -> int``.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("pantau.demo", "run the whole pipeline locally with the simulated Klaten fleet"),
-    "dashboards": ("dashboards.cli", "build Grafana dashboards, alert rules and Prometheus rules"),
-    "provision": ("pantau.provision", "per-station credentials, broker ACL and agent configs"),
-    "simulate": ("pantau.simulate", "publish a simulated fleet with fault scenarios"),
+    "demo": ("pantau.tools.demo", "run the whole pipeline locally with the simulated Klaten fleet"),
+    "dashboards": (
+        "pantau.dashboards.cli",
+        "build Grafana dashboards, alert rules and Prometheus rules",
+    ),
+    "provision": (
+        "pantau.tools.provision",
+        "per-station credentials, broker ACL and agent configs",
+    ),
+    "simulate": ("pantau.tools.simulate", "publish a simulated fleet with fault scenarios"),
 }
 
 

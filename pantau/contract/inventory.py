@@ -8,7 +8,7 @@ example ``deploy/inventory/klaten.csv``. Format::
     station,provinsi,kabkota,kecamatan,device_classes
     3310-juwiring-01,33,3310,Juwiring,fingerprint;iris;camera;signature
 
-- ``station``, ``provinsi``, ``kabkota``: topic segments (:data:`pantau.wire.SEGMENT_PATTERN`);
+- ``station``, ``provinsi``, ``kabkota``: topic segments (:data:`pantau.contract.wire.SEGMENT_PATTERN`);
   station ids are unique in the file.
 - ``kecamatan``: display name (free text, 1-64 characters, no control characters).
 - ``device_classes``: ``;``-separated names like ``fingerprint`` (lower case letters, digits and
@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from pantau.wire import SEGMENT_PATTERN, topic, valid_segment
+from pantau.contract.wire import SEGMENT_PATTERN, topic, valid_segment
 
 HEADER: Final = ("station", "provinsi", "kabkota", "kecamatan", "device_classes")
 #: Bound on distinct device classes in one inventory (each is a label value on every station).

@@ -52,10 +52,10 @@ from typing import Any, Final
 
 import msgspec
 
-from pantau import _args
-from pantau.config import ConfigError
-from pantau.inventory import InventoryEntry, InventoryError, load_inventory
-from pantau.wire import TOPIC_PREFIX, valid_segment
+from pantau.contract.config import ConfigError
+from pantau.contract.inventory import InventoryEntry, InventoryError, load_inventory
+from pantau.contract.wire import TOPIC_PREFIX, valid_segment
+from pantau.tools import _args
 
 DEFAULT_ITERATIONS: Final = 101
 SALT_BYTES: Final = 12
@@ -166,7 +166,7 @@ PER_STATION_MQTT_KEYS: Final = ("username", "password_file", "client_id")
 def load_template(path: Path | None) -> dict[str, Any]:
     """Read an agent config template (an agent config without ``[station]``), validated.
 
-    Raises :class:`pantau.config.ConfigError` naming the template file and the dotted key.
+    Raises :class:`pantau.contract.config.ConfigError` naming the template file and the dotted key.
     """
     if path is None:
         return {}
@@ -185,7 +185,7 @@ def load_template(path: Path | None) -> dict[str, Any]:
     for key in PER_STATION_MQTT_KEYS:
         if isinstance(mqtt, dict) and key in mqtt:
             raise ConfigError(source, f"mqtt.{key}", "set per station by provisioning; remove it")
-    from agent.config import convert_config
+    from pantau.agent.config import convert_config
 
     probe = dict(data, station={"id": "template", "provinsi": "0", "kabkota": "0"})
     convert_config(probe, source)
@@ -240,7 +240,7 @@ def agent_config_data(
 
 def catalog_rules(device_classes: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
     """The agent catalog's suggested rule per device class, as TOML data."""
-    from agent.catalog import suggest_rules
+    from pantau.agent.catalog import suggest_rules
 
     out: dict[str, list[dict[str, Any]]] = {}
     for rule in suggest_rules(sorted(set(device_classes))):
@@ -250,7 +250,7 @@ def catalog_rules(device_classes: Iterable[str]) -> dict[str, list[dict[str, Any
 
 def render_agent_config(data: dict[str, Any], source: str, header: str) -> str:
     """Validate with the agent's own loader rules and render as TOML."""
-    from agent.config import convert_config, render_toml
+    from pantau.agent.config import convert_config, render_toml
 
     return render_toml(convert_config(data, source), comment=header)
 

@@ -12,7 +12,7 @@ What runs (all on 127.0.0.1, in a throwaway work directory):
   session with birth and will) on simulated USB and host hardware. Cawas has no agent: it is in
   the inventory and never reports.
 
-The 2016 faults (see :mod:`pantau.klaten`): Gantiwarno and Ceper start with broken peripherals;
+The 2016 faults (see :mod:`pantau.contract.klaten`): Gantiwarno and Ceper start with broken peripherals;
 a few seconds in, lightning strikes Juwiring (every peripheral vanishes, the PC reboots) and
 Bayat's reinstall locks it out of the login service. The terminal shows a live summary ("21 of 26
 kecamatan ready") until Ctrl-C (or ``--duration``), then everything stops cleanly.
@@ -36,12 +36,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from pantau import _args, klaten
-from pantau.broker import BrokerError, LocalBroker, choose_kind, free_port, wait_for_port
-from pantau.config import ConfigError
-from pantau.inventory import InventoryError
+from pantau.contract import klaten
+from pantau.contract.config import ConfigError
+from pantau.contract.inventory import InventoryError
+from pantau.tools import _args
+from pantau.tools.broker import BrokerError, LocalBroker, choose_kind, free_port, wait_for_port
 
-log = logging.getLogger("pantau.demo")
+log = logging.getLogger("pantau.tools.demo")
 
 #: Seconds after start when Juwiring is struck and Bayat is locked out.
 STRIKE_AFTER_S = 6.0
@@ -188,7 +189,7 @@ class Demo:
     # -- set-up -----------------------------------------------------------------
 
     def provision(self, broker_port: int) -> Path:
-        from pantau.provision import AgentSettings, Options, provision
+        from pantau.tools.provision import AgentSettings, Options, provision
 
         inventory = self.workdir / "klaten.csv"
         inventory.write_text(klaten.inventory_csv(), encoding="utf-8")
@@ -235,8 +236,8 @@ class Demo:
         return broker, provisioned
 
     def start_collector(self, broker: LocalBroker, provisioned: Path) -> str:
-        from collector.config import CollectorConfig, FleetConfig, HttpConfig, MqttConfig
-        from collector.service import Collector
+        from pantau.collector.config import CollectorConfig, FleetConfig, HttpConfig, MqttConfig
+        from pantau.collector.service import Collector
 
         http_port = self.args.http_port or (
             9108 if not wait_for_port("127.0.0.1", 9108, 0.05) else free_port()
@@ -264,14 +265,14 @@ class Demo:
         return url
 
     def start_prometheus(self, collector_url: str) -> None:
-        from pantau.stack import PrometheusStack, find_binaries
+        from pantau.tools.stack import PrometheusStack, find_binaries
 
         binaries = find_binaries()
         if self.args.no_prometheus or binaries is None:
             reason = "--no-prometheus" if self.args.no_prometheus else "not installed"
             self.say(f"prometheus skipped ({reason}); the board and /metrics still work")
             return
-        from dashboards.prometheus_rules import write_rules_file
+        from pantau.dashboards.prometheus_rules import write_rules_file
 
         rules = write_rules_file(
             self.workdir / "pantau.rules.yml", for_override="10s", interval="5s"
@@ -293,10 +294,10 @@ class Demo:
         )
 
     def start_agents(self, provisioned: Path, login: LoginService, broker: LocalBroker) -> None:
-        from agent.checks.usb import UsbDevice
-        from agent.config import AgentConfig, load_config
-        from agent.service import build_agent
-        from agent.simulated import SimulatedHost, SimulatedUsb
+        from pantau.agent.checks.usb import UsbDevice
+        from pantau.agent.config import AgentConfig, load_config
+        from pantau.agent.service import build_agent
+        from pantau.agent.simulated import SimulatedHost, SimulatedUsb
 
         protocol = "5" if broker.kind == "mosquitto" else "3.1.1"
         (self.workdir / "spool").mkdir(exist_ok=True)
@@ -421,7 +422,7 @@ def _demo_config(cfg: Any, login_url: str, interval: float, protocol: str) -> An
     MQTT version (the embedded broker speaks 3.1.1 only)."""
     import msgspec
 
-    from agent.config import ProbeSettings
+    from pantau.agent.config import ProbeSettings
 
     probe = ProbeSettings(name="enrollment", kind="http", target=login_url, timeout_s=2.0)
     intervals = msgspec.structs.replace(

@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from pantau import __version__, _args, klaten, wire
-from pantau.config import ConfigError, read_secret
-from pantau.inventory import InventoryEntry, InventoryError, load_inventory
+from pantau import __version__
+from pantau.contract import klaten, wire
+from pantau.contract.config import ConfigError, read_secret
+from pantau.contract.inventory import InventoryEntry, InventoryError, load_inventory
+from pantau.tools import _args
 
 FAULT_KINDS: Final = ("unplug", "login", "lightning", "silent")
 #: A plausible device per class (vid, pid, manufacturer, product); simulation only.
