@@ -15,13 +15,12 @@ from typing import Final
 import msgspec
 
 from pantau.contract import wire
+from pantau.contract.vocabulary import UNKNOWN_PRESENCE
 from pantau.contract.wire import EventKind
 
 #: A boot time that moves by less than this is clock adjustment, not a reboot (Windows derives
 #: boot time from the wall clock minus uptime).
 REBOOT_TOLERANCE_S: Final = 120.0
-#: Peripheral reasons that mean "could not look", not "missing": no presence change is inferred.
-UNKNOWN_PRESENCE: Final = frozenset({"libusb_unavailable", "check_failed"})
 
 
 class Baseline(msgspec.Struct, frozen=True):

@@ -26,6 +26,7 @@ import msgspec
 
 from pantau.contract import config as base
 from pantau.contract.config import ConfigError
+from pantau.contract.vocabulary import DEVICE_CLASS_PATTERN, MAX_DEVICE_CLASSES
 from pantau.contract.wire import SEGMENT_PATTERN
 
 __all__ = [
@@ -52,9 +53,7 @@ __all__ = [
     "warnings",
 ]
 
-#: Device classes are a label on the collector's series: keep them few.
-MAX_DEVICE_CLASSES: Final = 16
-CLASS_PATTERN: Final = r"^[a-z][a-z0-9_]{0,31}$"
+CLASS_PATTERN: Final = DEVICE_CLASS_PATTERN
 _CLASS_RE: Final = re.compile(CLASS_PATTERN)
 
 #: ``/etc/pantau/agent.toml``, or ``%PROGRAMDATA%\\pantau\\agent.toml`` on Windows.

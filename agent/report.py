@@ -18,14 +18,7 @@ import msgspec
 from pantau.agent.checks.usb import rule_label
 from pantau.agent.config import AgentConfig, ConfigError
 from pantau.contract import wire
-
-#: (Indonesian name, English name) of the usual device classes.
-CLASS_NAMES: Final[dict[str, tuple[str, str]]] = {
-    "camera": ("Kamera", "Camera"),
-    "fingerprint": ("Pemindai sidik jari", "Fingerprint scanner"),
-    "iris": ("Pemindai iris", "Iris scanner"),
-    "signature": ("Alat tanda tangan (signature pad)", "Signature pad"),
-}
+from pantau.contract.vocabulary import DEVICE_NAMES, PeripheralReason, capitalized
 
 _DEVICE_HINT: Final = (
     "{id} tidak terdeteksi: periksa kabel USB dan pastikan {id_l} menyala.",
@@ -126,13 +119,17 @@ class Problem:
 
 
 def class_names(device_class: str) -> tuple[str, str]:
-    return CLASS_NAMES.get(device_class, (device_class, device_class))
+    """(Indonesian, English) name of a class as a line starts with it: ``Kamera``, ``Camera``."""
+    if device_class not in DEVICE_NAMES:
+        return device_class, device_class
+    name_id, name_en = DEVICE_NAMES[device_class]
+    return capitalized(name_id), capitalized(name_en)
 
 
 def _device_hint(device_class: str, reason: str) -> tuple[str, str]:
-    if reason == "libusb_unavailable":
+    if reason == PeripheralReason.LIBUSB_UNAVAILABLE:
         return _USB_UNAVAILABLE_HINT
-    if reason == "check_failed":
+    if reason == PeripheralReason.CHECK_FAILED:
         return _USB_FAILED_HINT
     if device_class == "camera":
         return _CAMERA_HINT
@@ -213,7 +210,7 @@ def render_text(state: wire.State, cfg: AgentConfig, files: Sequence[ConfigError
             lines += [f"           {_device_text(d)}" for d in p.devices]
         else:
             prob = by_subject[("peripheral", p.device_class)]
-            tag = "[HILANG]" if p.reason == "missing" else "[GAGAL] "
+            tag = "[HILANG]" if p.reason == PeripheralReason.MISSING else "[GAGAL] "
             lines.append(f"  {tag} {label}: {prob.summary}")
             lines.append(f"           {prob.hint_id}")
             lines.append(f"           {prob.hint_en}")

@@ -21,13 +21,13 @@ import msgspec
 
 from pantau.collector.errors import SettingsError
 from pantau.contract import config as pconfig
-from pantau.contract.inventory import DEVICE_CLASS_PATTERN, MAX_DEVICE_CLASSES
+from pantau.contract.vocabulary import DEVICE_CLASS_PATTERN, DEVICE_CLASSES, MAX_DEVICE_CLASSES
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 DeviceClass = Annotated[str, msgspec.Meta(pattern=DEVICE_CLASS_PATTERN)]
 
 DEFAULT_TOPIC = "pantau/v1/+/+/+/+"
-DEFAULT_DEVICE_CLASSES = ("fingerprint", "iris", "camera", "signature")
+DEFAULT_DEVICE_CLASSES = DEVICE_CLASSES
 DEFAULT_HTTP_PORT = 9108
 PASSWORD_HASH_SCHEME = "pbkdf2_sha256"  # noqa: S105 (a scheme name, not a password)
 _HASH_ITERATIONS = 200_000

@@ -22,12 +22,12 @@ from prometheus_client import CollectorRegistry, ProcessCollector, generate_late
 
 from pantau.collector.fleet import (
     REJECT_REASONS,
-    STATION_STATUSES,
     Snapshot,
     StationView,
     escape_label,
     station_status,
 )
+from pantau.contract.vocabulary import STATION_STATUSES
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 

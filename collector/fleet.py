@@ -41,27 +41,20 @@ from typing import Final, Literal, NamedTuple, TypeVar
 
 from pantau.contract import wire
 from pantau.contract.inventory import InventoryEntry
-
-_T = TypeVar("_T")
-OVER_CAP: Final = "over_cap"
-STALE_SESSION: Final = "stale_session"
-STALE_WILL: Final = "stale_will"
-#: A message not newer than one already applied for its session (and kind): the retained replay
-#: after every reconnect, a QoS 1 redelivery, an out-of-order older state.
-STALE_SEQ: Final = "stale_seq"
-INTERNAL_ERROR: Final = "internal_error"
-#: Every value of the ``reason`` label of ``pantau_collector_reports_rejected_total``.
-REJECT_REASONS: Final[tuple[str, ...]] = (
-    *(r.value for r in wire.Reason),
+from pantau.contract.vocabulary import (
+    FLEET_REJECT_REASONS,
+    INTERNAL_ERROR,
     OVER_CAP,
+    STALE_SEQ,
     STALE_SESSION,
     STALE_WILL,
-    STALE_SEQ,
-    INTERNAL_ERROR,
+    STATION_STATUSES,
+    StationStatus,
 )
-StationStatus = Literal["up", "offline", "stale", "never_reported"]
-#: Every value of the ``state`` label of ``pantau_collector_stations``.
-STATION_STATUSES: Final[tuple[StationStatus, ...]] = ("up", "offline", "stale", "never_reported")
+
+_T = TypeVar("_T")
+#: Every value of the ``reason`` label of ``pantau_collector_reports_rejected_total``.
+REJECT_REASONS: Final[tuple[str, ...]] = (*(r.value for r in wire.Reason), *FLEET_REJECT_REASONS)
 _MAX_SESSIONS: Final = 4
 #: At most this many probe targets and disk mounts per station are kept (bounded series).
 MAX_PER_STATION: Final = 16

@@ -24,7 +24,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from pantau.collector.config import MqttConfig
-from pantau.collector.fleet import INTERNAL_ERROR, STALE_SEQ, STALE_SESSION, STALE_WILL, Fleet
+from pantau.collector.fleet import Fleet
+from pantau.contract.vocabulary import INTERNAL_ERROR, STALE_SEQ, STALE_SESSION, STALE_WILL
 
 log = logging.getLogger(__name__)
 #: Rejections that are normal protocol life (late wills, replays after a reconnect), not worth a

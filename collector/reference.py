@@ -18,11 +18,11 @@ from prometheus_client.registry import Collector
 from pantau.collector.exposition import COLLECTOR_FAMILIES, STATION_FAMILIES
 from pantau.collector.fleet import (
     REJECT_REASONS,
-    STATION_STATUSES,
     Snapshot,
     clock_skew,
     station_status,
 )
+from pantau.contract.vocabulary import STATION_STATUSES
 
 BASE = ["station", "provinsi", "kabkota", "kecamatan"]
 

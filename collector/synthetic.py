@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pantau.contract import wire
 from pantau.contract.inventory import InventoryEntry
+from pantau.contract.vocabulary import DEVICE_CLASSES, PeripheralReason, ProbeReason
 
 KECAMATAN = (
     "Bayat", "Cawas", "Ceper", "Delanggu", "Gantiwarno", "Jatinom", "Jogonalan", "Juwiring",
@@ -16,7 +17,7 @@ KECAMATAN = (
     "Klaten Selatan", "Klaten Tengah", "Klaten Utara", "Manisrenggo", "Ngawen", "Pedan",
     "Polanharjo", "Prambanan", "Trucuk", "Tulung", "Wedi", "Wonosari",
 )  # fmt: skip
-CLASSES = ("fingerprint", "iris", "camera", "signature")
+CLASSES = DEVICE_CLASSES
 
 
 def make_inventory(n: int, provinsi: str = "33") -> list[InventoryEntry]:
@@ -59,7 +60,7 @@ def make_state(
                     product=f"{cls} device",
                 ),
             ),
-            reason="missing" if cls in missing else "",
+            reason=PeripheralReason.MISSING if cls in missing else "",
         )
         for k, cls in enumerate(entry.device_classes)
     )
@@ -79,7 +80,7 @@ def make_state(
                 kind="https",
                 up=login_up,
                 duration_s=0.042,
-                reason="ok" if login_up else "timeout",
+                reason=ProbeReason.OK if login_up else ProbeReason.TIMEOUT,
             ),
             wire.Probe(target="regional-server", kind="tcp", up=True, duration_s=0.012),
         ),

@@ -1,4 +1,4 @@
-"""Names from the metrics contract (DESIGN.md) that dashboards and alerts are built from.
+"""Names from the metrics contract (docs/collector.md) that dashboards and alerts are built from.
 
 One place for every metric and label name the generated artifacts use, so that a contract change
 is one edit here (and the tests that run every query against a real Prometheus catch the rest).
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from pantau.contract import vocabulary
+
 # --------------------------------------------------------------------------- per-station series
 STATION_UP: Final = "pantau_station_up"
 STATION_LAST_REPORT: Final = "pantau_station_last_report_timestamp_seconds"
@@ -16,7 +18,7 @@ PERIPHERAL_PRESENT: Final = "pantau_peripheral_present"
 PERIPHERAL_LAST_CHANGE: Final = "pantau_peripheral_last_change_timestamp_seconds"
 LOGIN_UP: Final = "pantau_login_up"
 LOGIN_DURATION: Final = "pantau_login_probe_duration_seconds"
-#: Additive to the contract (see /work/notes): ``{target, reason}``, always 1.
+#: ``{target, reason}``, always 1: why the last probe failed (or ``ok``).
 LOGIN_PROBE_INFO: Final = "pantau_login_probe_info"
 HOST_CPU: Final = "pantau_host_cpu_usage_ratio"
 HOST_MEM_AVAILABLE: Final = "pantau_host_memory_available_bytes"
@@ -41,15 +43,11 @@ COLLECTOR_JOB: Final = "pantau-collector"
 REGION_LABELS: Final = ("provinsi", "kabkota", "kecamatan")
 STATION_LABELS: Final = ("station", *REGION_LABELS)
 
-#: Known device classes with their names in Bahasa Indonesia and English. The collector may
-#: export other (configured) classes; texts then fall back to the raw class name.
-DEVICE_NAMES: Final[dict[str, tuple[str, str]]] = {
-    "fingerprint": ("pemindai sidik jari", "fingerprint scanner"),
-    "iris": ("pemindai iris", "iris scanner"),
-    "camera": ("kamera", "camera"),
-    "signature": ("bantalan tanda tangan", "signature pad"),
-}
-DEVICE_CLASSES: Final = tuple(DEVICE_NAMES)
+#: Known device classes with their names in Bahasa Indonesia and English (the one table in
+#: :mod:`pantau.contract.vocabulary`). The collector may export other (configured) classes;
+#: texts then fall back to the raw class name.
+DEVICE_NAMES: Final = vocabulary.DEVICE_NAMES
+DEVICE_CLASSES: Final = vocabulary.DEVICE_CLASSES
 
 
 def selector(metric: str, **matchers: str) -> str:

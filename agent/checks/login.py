@@ -7,7 +7,8 @@ One prober per kind, each a function ``(ProbeSettings) -> wire.Probe``:
 - ``http`` / ``https``: ``GET`` the URL (no redirects followed) and compare the status with
   ``expect_status`` (default: any 2xx or 3xx); https also reports the certificate's expiry.
 
-A failed probe is ``up=False`` with an enumerated :class:`ProbeReason` (blackbox keeps the reason
+A failed probe is ``up=False`` with an enumerated
+:class:`~pantau.contract.vocabulary.ProbeReason` (blackbox keeps the reason
 in its logs only; here it reaches the dashboard). Mapping an exception to a reason is the pure
 :func:`reason_for`. Probes of one round run concurrently, so one hanging target costs its own
 timeout, not the sum.
@@ -15,7 +16,6 @@ timeout, not the sum.
 
 from __future__ import annotations
 
-import enum
 import errno
 import http.client
 import socket
@@ -29,23 +29,9 @@ from urllib.parse import urlsplit
 from pantau.agent.checks import Findings
 from pantau.agent.config import ProbeSettings, split_host_port
 from pantau.contract import wire
+from pantau.contract.vocabulary import ProbeReason
 
 USER_AGENT: Final = "pantau-agent"
-
-
-class ProbeReason(enum.StrEnum):
-    OK = "ok"
-    DNS = "dns"  # the name does not resolve
-    REFUSED = "refused"  # nothing listens (TCP RST)
-    TIMEOUT = "timeout"  # no answer in time (filtered, hung server, dead link)
-    UNREACHABLE = "unreachable"  # no route to the network or host
-    RESET = "reset"  # the connection was cut while talking
-    TLS = "tls"  # handshake or certificate verification failed
-    CERT_EXPIRED = "cert_expired"  # the server's certificate is past notAfter
-    CERT_EXPIRING = "cert_expiring"  # valid, but expires within min_cert_days
-    HTTP_STATUS = "http_status"  # answered with an unexpected status
-    HTTP_PROTOCOL = "http_protocol"  # answered something that is not HTTP
-    ERROR = "error"  # anything else (the agent's log has the detail)
 
 
 #: OpenSSL's X509_V_ERR_CERT_HAS_EXPIRED.

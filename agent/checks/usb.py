@@ -25,16 +25,17 @@ from pantau.agent.checks import Findings
 from pantau.agent.config import DeviceRule
 from pantau.agent.errors import UsbUnavailable
 from pantau.contract import wire
+from pantau.contract.vocabulary import PeripheralReason
 
 #: bDeviceClass of hubs: never an expected peripheral, skipped during enumeration.
 HUB_CLASS: Final = 0x09
 #: Matched devices listed per class (a vid-only rule on a PC full of one vendor's devices must
 #: not blow up the state payload).
 MAX_DEVICES_REPORTED: Final = 16
-#: Peripheral.reason values.
-MISSING: Final = "missing"
-LIBUSB_UNAVAILABLE: Final = "libusb_unavailable"
-CHECK_FAILED: Final = "check_failed"
+#: Peripheral.reason values (the vocabulary's, by their short names).
+MISSING: Final = PeripheralReason.MISSING
+LIBUSB_UNAVAILABLE: Final = PeripheralReason.LIBUSB_UNAVAILABLE
+CHECK_FAILED: Final = PeripheralReason.CHECK_FAILED
 
 #: Environment variable naming the libusb shared library to load (an unusual location, or a
 #: specific DLL on Windows); unset: the system's libusb (Windows: the libusb-package wheel's).

@@ -35,12 +35,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from pantau.contract.vocabulary import DEVICE_CLASS_PATTERN, MAX_DEVICE_CLASSES
 from pantau.contract.wire import SEGMENT_PATTERN, topic, valid_segment
 
 HEADER: Final = ("station", "provinsi", "kabkota", "kecamatan", "device_classes")
-#: Bound on distinct device classes in one inventory (each is a label value on every station).
-MAX_DEVICE_CLASSES: Final = 16
-DEVICE_CLASS_PATTERN: Final = r"^[a-z][a-z0-9_]{0,31}$"
 _DEVICE_CLASS_RE: Final = re.compile(DEVICE_CLASS_PATTERN)
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
 

@@ -19,11 +19,13 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from pantau.contract import vocabulary
 from pantau.contract.inventory import InventoryEntry
 
 PROVINSI: Final = "33"
 KABKOTA: Final = "3310"
-DEVICE_CLASSES: Final = ("fingerprint", "iris", "camera", "signature")
+#: Every Klaten station expects the full kit.
+DEVICE_CLASSES: Final = vocabulary.DEVICE_CLASSES
 
 KECAMATAN: Final = (
     "Bayat", "Cawas", "Ceper", "Delanggu", "Gantiwarno", "Jatinom", "Jogonalan", "Juwiring",

@@ -33,6 +33,7 @@ from pantau import __version__
 from pantau.contract import klaten, wire
 from pantau.contract.config import ConfigError, read_secret
 from pantau.contract.inventory import InventoryEntry, InventoryError, load_inventory
+from pantau.contract.vocabulary import PeripheralReason, ProbeReason
 from pantau.tools import _args
 
 FAULT_KINDS: Final = ("unplug", "login", "lightning", "silent")
@@ -145,14 +146,18 @@ class FleetModel:
         peripherals = []
         for cls in s.entry.device_classes:
             if cls in s.missing:
-                peripherals.append(wire.Peripheral(cls, False, 1, 0, (), "missing"))
+                peripherals.append(wire.Peripheral(cls, False, 1, 0, (), PeripheralReason.MISSING))
                 continue
             vid, pid, manufacturer, product = SIM_DEVICES.get(cls, (0xFFFF, 0x0001, "", cls))
             device = wire.Device(vid, pid, 1, "1-2", manufacturer, product)
             peripherals.append(wire.Peripheral(cls, True, 1, 1, (device,)))
         login_up = s.login_down_until <= now
         probe = wire.Probe(
-            "login", "https", login_up, 0.03 if login_up else 5.0, "ok" if login_up else "timeout"
+            "login",
+            "https",
+            login_up,
+            0.03 if login_up else 5.0,
+            ProbeReason.OK if login_up else ProbeReason.TIMEOUT,
         )
         host = wire.Host(
             cpu_ratio=round(self.rng.uniform(0.02, 0.4), 3),

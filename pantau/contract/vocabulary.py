@@ -1,0 +1,106 @@
+"""The words every part of pantau shares: device classes and their names, reasons, limits.
+
+One table per concept, imported everywhere (agent reports, collector labels, dashboard and alert
+texts, the board, provisioning, the simulator); nothing here is repeated elsewhere. A new device
+class name, probe reason or rejection reason is one edit here (plus its hint or text where one is
+shown). The Klaten reference fleet is :mod:`pantau.contract.klaten`.
+
+Standard library only, and no other pantau module: every layer may import it.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final, Literal
+
+# --------------------------------------------------------------------------- device classes
+
+#: Names of the usual device classes, lower case: (Bahasa Indonesia, English). Texts capitalise
+#: the first letter where a sentence starts. Configured classes outside this table are allowed;
+#: texts then use the raw class name (:func:`device_names`).
+DEVICE_NAMES: Final[dict[str, tuple[str, str]]] = {
+    "fingerprint": ("pemindai sidik jari", "fingerprint scanner"),
+    "iris": ("pemindai iris", "iris scanner"),
+    "camera": ("kamera", "camera"),
+    "signature": ("alat tanda tangan (signature pad)", "signature pad"),
+}
+#: The kit of an e-KTP recording station, in display order (the collector's default, the
+#: reference fleet's classes).
+DEVICE_CLASSES: Final[tuple[str, ...]] = tuple(DEVICE_NAMES)
+#: A device class is a label value: lower-case letters, digits and ``_``, starting with a letter.
+DEVICE_CLASS_PATTERN: Final = r"^[a-z][a-z0-9_]{0,31}$"
+#: Bound on distinct device classes (in one agent config, in one inventory): each is a label value
+#: on every station's series.
+MAX_DEVICE_CLASSES: Final = 16
+
+
+def device_names(device_class: str) -> tuple[str, str]:
+    """(Indonesian, English) name of ``device_class``; the class itself when it has no name."""
+    return DEVICE_NAMES.get(device_class, (device_class, device_class))
+
+
+def capitalized(text: str) -> str:
+    """First letter upper case, the rest unchanged (``str.capitalize`` lowers the rest)."""
+    return text[:1].upper() + text[1:]
+
+
+# --------------------------------------------------------------------------- peripheral reasons
+
+
+class PeripheralReason(enum.StrEnum):
+    """``Peripheral.reason`` of an absent class (empty when present)."""
+
+    MISSING = "missing"  # looked, and the expected device is not on USB
+    LIBUSB_UNAVAILABLE = "libusb_unavailable"  # could not look: no libusb
+    CHECK_FAILED = "check_failed"  # could not look: the USB check failed
+
+
+#: Reasons that mean "could not look", not "missing": no presence change is inferred from them.
+UNKNOWN_PRESENCE: Final = frozenset(
+    {PeripheralReason.LIBUSB_UNAVAILABLE, PeripheralReason.CHECK_FAILED}
+)
+
+
+# --------------------------------------------------------------------------- probe reasons
+
+
+class ProbeReason(enum.StrEnum):
+    """``Probe.reason``: ``ok`` or why a login-service probe failed."""
+
+    OK = "ok"
+    DNS = "dns"  # the name does not resolve
+    REFUSED = "refused"  # nothing listens (TCP RST)
+    TIMEOUT = "timeout"  # no answer in time (filtered, hung server, dead link)
+    UNREACHABLE = "unreachable"  # no route to the network or host
+    RESET = "reset"  # the connection was cut while talking
+    TLS = "tls"  # handshake or certificate verification failed
+    CERT_EXPIRED = "cert_expired"  # the server's certificate is past notAfter
+    CERT_EXPIRING = "cert_expiring"  # valid, but expires within min_cert_days
+    HTTP_STATUS = "http_status"  # answered with an unexpected status
+    HTTP_PROTOCOL = "http_protocol"  # answered something that is not HTTP
+    ERROR = "error"  # anything else (the agent's log has the detail)
+
+
+# --------------------------------------------------------------------------- collector reasons
+
+#: Why the collector dropped a message it could decode (besides the decode reasons of
+#: :class:`pantau.contract.wire.Reason`): values of the ``reason`` label of
+#: ``pantau_collector_reports_rejected_total``.
+OVER_CAP: Final = "over_cap"  # a new station beyond the configured cap
+STALE_SESSION: Final = "stale_session"  # a message of a superseded agent session
+STALE_WILL: Final = "stale_will"  # the will of a session that is not the current one
+#: A message not newer than one already applied for its session (and kind): the retained replay
+#: after every reconnect, a QoS 1 redelivery, an out-of-order older state.
+STALE_SEQ: Final = "stale_seq"
+INTERNAL_ERROR: Final = "internal_error"  # a bug: the message is dropped, the collector lives on
+FLEET_REJECT_REASONS: Final[tuple[str, ...]] = (
+    OVER_CAP,
+    STALE_SESSION,
+    STALE_WILL,
+    STALE_SEQ,
+    INTERNAL_ERROR,
+)
+
+StationStatus = Literal["up", "offline", "stale", "never_reported"]
+#: Every value of the ``state`` label of ``pantau_collector_stations``.
+STATION_STATUSES: Final[tuple[StationStatus, ...]] = ("up", "offline", "stale", "never_reported")
