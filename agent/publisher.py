@@ -35,6 +35,7 @@ from typing import Any, Final
 from pantau.agent.errors import SpoolError
 from pantau.agent.loglimit import LogLimiter
 from pantau.agent.spool import Spool
+from pantau.contract import wire
 
 TICK_S: Final = 0.2
 #: MQTT 5 CONNACK reason "Unsupported Protocol Version".
@@ -82,7 +83,7 @@ class Topics:
     event: str
 
 
-StatusFactory = Callable[[str, str], bytes]
+StatusFactory = Callable[[wire.StatusValue, str], bytes]
 StateFactory = Callable[[], bytes | None]
 
 

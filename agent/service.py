@@ -170,18 +170,14 @@ class Agent:
         with self._seq_lock:
             return next(self._seq)
 
-    def _header(self) -> dict[str, object]:
-        return {
-            "station": self.cfg.station.id,
-            "agent_version": __version__,
-            "session": self.session,
-            "seq": self.next_seq(),
-            "ts": self.clock.time(),
-        }
+    def _header(self) -> wire.HeaderFields:
+        return wire.header(
+            self.cfg.station.id, __version__, self.session, self.next_seq(), self.clock.time()
+        )
 
-    def status_payload(self, value: str, reason: str) -> bytes:
+    def status_payload(self, value: wire.StatusValue, reason: str) -> bytes:
         """Birth/will/shutdown payload (a publisher callback; each gets a new seq)."""
-        status = wire.Status(status=value, reason=reason, **self._header())  # type: ignore[arg-type]
+        status = wire.Status(status=value, reason=reason, **self._header())
         return wire.encode(status)
 
     def state_payload(self) -> bytes | None:
@@ -209,7 +205,7 @@ class Agent:
 
     def emit(self, kind: EventKind, subject: str = "", detail: str = "") -> None:
         """Spool an event (then the publisher sends it when it can)."""
-        event = wire.Event(kind=kind, subject=subject[:64], detail=detail[:1024], **self._header())  # type: ignore[arg-type]
+        event = wire.Event(kind=kind, subject=subject[:64], detail=detail[:1024], **self._header())
         try:
             dropped = self.spool.append(self.topics.event, wire.encode(event))
             if self._lost_streak:
@@ -226,7 +222,7 @@ class Agent:
                     kind=EventKind.SPOOL_DROPPED,
                     subject="spool",
                     detail=f"dropped {dropped} oldest event(s); {self.spool.dropped_total} in total",
-                    **self._header(),  # type: ignore[arg-type]
+                    **self._header(),
                 )
                 self.spool.append(self.topics.event, wire.encode(note))
         except SpoolError as exc:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Annotated, Final, Literal, NamedTuple
+from typing import Annotated, Final, Literal, NamedTuple, TypedDict
 
 import msgspec
 
@@ -148,8 +148,9 @@ class SpoolStats(msgspec.Struct, frozen=True, omit_defaults=True):
 # --------------------------------------------------------------------------- messages
 
 
-class State(msgspec.Struct, frozen=True, kw_only=True, tag="state", tag_field="type"):
-    """The full health snapshot (retained on the ``state`` topic)."""
+class Header(msgspec.Struct, frozen=True, kw_only=True):
+    """The header every payload starts with (the base of :class:`State`, :class:`Status` and
+    :class:`Event`; declared once)."""
 
     v: int = SCHEMA_VERSION
     station: Segment
@@ -157,6 +158,33 @@ class State(msgspec.Struct, frozen=True, kw_only=True, tag="state", tag_field="t
     session: Segment
     seq: Seq
     ts: float
+
+
+class HeaderFields(TypedDict):
+    """The header as keyword arguments (``v`` is fixed): ``wire.Status(status=..., **fields)``
+    type-checks. Its keys are :class:`Header`'s fields (a test keeps them equal)."""
+
+    station: str
+    agent_version: str
+    session: str
+    seq: int
+    ts: float
+
+
+def header(station: str, agent_version: str, session: str, seq: int, ts: float) -> HeaderFields:
+    """The header of the next payload of a session."""
+    return {
+        "station": station,
+        "agent_version": agent_version,
+        "session": session,
+        "seq": seq,
+        "ts": ts,
+    }
+
+
+class State(Header, frozen=True, kw_only=True, tag="state", tag_field="type"):
+    """The full health snapshot (retained on the ``state`` topic)."""
+
     os: ShortText = ""
     kecamatan: ShortText = ""
     interval_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 30.0
@@ -170,15 +198,9 @@ class State(msgspec.Struct, frozen=True, kw_only=True, tag="state", tag_field="t
 StatusValue = Literal["online", "offline"]
 
 
-class Status(msgspec.Struct, frozen=True, kw_only=True, tag="status", tag_field="type"):
+class Status(Header, frozen=True, kw_only=True, tag="status", tag_field="type"):
     """Birth (``online``) or Last Will / orderly shutdown (``offline``)."""
 
-    v: int = SCHEMA_VERSION
-    station: Segment
-    agent_version: ShortText
-    session: Segment
-    seq: Seq
-    ts: float
     status: StatusValue
     #: For offline: ``will`` (set as Last Will, connection lost) or ``shutdown`` (orderly stop).
     reason: Annotated[str, msgspec.Meta(max_length=64)] = ""
@@ -196,15 +218,9 @@ class EventKind(enum.StrEnum):
     AGENT_STARTED = "agent_started"
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag="event", tag_field="type"):
+class Event(Header, frozen=True, kw_only=True, tag="event", tag_field="type"):
     """A change, delivered in order and exactly once per ``(session, seq)``."""
 
-    v: int = SCHEMA_VERSION
-    station: Segment
-    agent_version: ShortText
-    session: Segment
-    seq: Seq
-    ts: float
     kind: EventKind
     #: What changed: a device class, a probe target, a check name; empty for reboot.
     subject: Annotated[str, msgspec.Meta(max_length=64)] = ""
@@ -230,11 +246,11 @@ _DECODERS: Final[dict[str, msgspec.json.Decoder[Message]]] = {
 _ENCODER: Final = msgspec.json.Encoder()
 
 
-class _Header(msgspec.Struct):
+class _Version(msgspec.Struct):
     v: int
 
 
-_HEADER_DECODER: Final = msgspec.json.Decoder(_Header)
+_VERSION_DECODER: Final = msgspec.json.Decoder(_Version)
 
 
 # --------------------------------------------------------------------------- topics
@@ -301,7 +317,7 @@ def _classify(exc: msgspec.DecodeError, payload: bytes) -> WireError:
     if not isinstance(exc, msgspec.ValidationError):
         return WireError(Reason.BAD_JSON, str(exc))
     try:
-        header = _HEADER_DECODER.decode(payload)
+        header = _VERSION_DECODER.decode(payload)
     except msgspec.DecodeError:
         header = None
     if header is not None and header.v != SCHEMA_VERSION:

@@ -88,24 +88,18 @@ class FleetModel:
     def births(self, now: float) -> list[Publish]:
         return [self._status(s, now) for s in self.stations]
 
-    def _header(self, s: SimStation, now: float) -> dict[str, object]:
-        return {
-            "station": s.entry.station,
-            "agent_version": f"{__version__}-sim",
-            "session": s.session,
-            "seq": s.next_seq(),
-            "ts": now,
-        }
+    def _header(self, s: SimStation, now: float) -> wire.HeaderFields:
+        return wire.header(s.entry.station, f"{__version__}-sim", s.session, s.next_seq(), now)
 
     def _topic(self, s: SimStation, kind: wire.Kind) -> str:
         return wire.topic(s.entry.provinsi, s.entry.kabkota, s.entry.station, kind)
 
     def _status(self, s: SimStation, now: float) -> Publish:
-        msg = wire.Status(**self._header(s, now), status="online")  # type: ignore[arg-type]
+        msg = wire.Status(**self._header(s, now), status="online")
         return self._topic(s, "status"), wire.encode(msg), True
 
     def _event(self, s: SimStation, now: float, kind: wire.EventKind, subject: str) -> Publish:
-        msg = wire.Event(**self._header(s, now), kind=kind, subject=subject)  # type: ignore[arg-type]
+        msg = wire.Event(**self._header(s, now), kind=kind, subject=subject)
         return self._topic(s, "event"), wire.encode(msg), False
 
     def _maybe_fault(self, s: SimStation, now: float) -> list[Publish]:
@@ -168,7 +162,7 @@ class FleetModel:
             disks=(wire.Disk("/", 50 * 2**30, 256 * 2**30),),
         )
         return wire.State(
-            **self._header(s, now),  # type: ignore[arg-type]
+            **self._header(s, now),
             os="simulated",
             kecamatan=s.entry.kecamatan,
             interval_s=self.interval_s,

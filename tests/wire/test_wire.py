@@ -343,3 +343,14 @@ def test_ids_with_newlines_are_not_segments(value: str) -> None:
     assert not wire.valid_segment(value)
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert(value, wire.Segment)
+
+
+def test_the_header_is_declared_once() -> None:
+    """Every message starts with the one Header; its keyword form has the same keys."""
+    header_fields = [f.name for f in msgspec.structs.fields(wire.Header)]
+    for cls in (wire.State, wire.Status, wire.Event):
+        assert issubclass(cls, wire.Header)
+        assert [f.name for f in msgspec.structs.fields(cls)][: len(header_fields)] == header_fields
+    assert set(wire.HeaderFields.__annotations__) == set(header_fields) - {"v"}
+    fields = wire.header("s-1", "1.0", "abc", 7, 1.5)
+    assert wire.Status(status="online", **fields).seq == 7
