@@ -2,7 +2,7 @@
 
 Hierarchy::
 
-    AgentError                  base of every error the agent raises on purpose
+    AgentError                  base of every error the agent raises on purpose (a PantauError)
     ├── UsbUnavailable          no libusb backend (not installed, wrong architecture)
     └── SpoolError              the on-disk spool cannot be opened or written
 
@@ -12,8 +12,10 @@ command line turns them into one line and exit code 2.
 
 from __future__ import annotations
 
+from pantau.contract.errors import PantauError
 
-class AgentError(Exception):
+
+class AgentError(PantauError):
     """Base of the agent's exceptions."""
 
 

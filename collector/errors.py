@@ -2,7 +2,7 @@
 
 Hierarchy::
 
-    CollectorError            anything the collector refuses to start with
+    CollectorError            anything the collector refuses to start with (a PantauError)
     +-- SettingsError         a config value that is well-typed but unusable (files, combinations);
                               it subclasses pantau.contract.config.ConfigError, so the CLI prints one line
                               and exits 2 for it like for any other config mistake
@@ -14,9 +14,10 @@ Malformed MQTT payloads never raise: they are counted by reason (see :mod:`panta
 from __future__ import annotations
 
 from pantau.contract.config import ConfigError
+from pantau.contract.errors import PantauError
 
 
-class CollectorError(Exception):
+class CollectorError(PantauError):
     """Base class of the collector's errors."""
 
 

@@ -15,8 +15,10 @@ Exceptions: :class:`DashboardsError` is the base of every error this package rai
 
 from __future__ import annotations
 
+from pantau.contract.errors import PantauError
 
-class DashboardsError(Exception):
+
+class DashboardsError(PantauError):
     """A definition cannot be rendered (bad placeholder, layout overflow, ...)."""
 
 

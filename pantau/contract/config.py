@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from pantau.contract.errors import PantauError
+
 T = TypeVar("T")
 
 _AT_RE = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
@@ -28,7 +30,7 @@ _UNKNOWN_RE = re.compile(r"^Object contains unknown field `(?P<field>[^`]+)`$")
 _MISSING_RE = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
 
 
-class ConfigError(Exception):
+class ConfigError(PantauError):
     """A configuration file is missing, unreadable, not TOML, or has a bad key or value."""
 
     def __init__(self, source: str, key: str, message: str) -> None:

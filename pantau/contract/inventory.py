@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from pantau.contract.errors import PantauError
 from pantau.contract.vocabulary import DEVICE_CLASS_PATTERN, MAX_DEVICE_CLASSES
 from pantau.contract.wire import SEGMENT_PATTERN, topic, valid_segment
 
@@ -43,7 +44,7 @@ _DEVICE_CLASS_RE: Final = re.compile(DEVICE_CLASS_PATTERN)
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class InventoryError(ValueError):
+class InventoryError(PantauError, ValueError):
     """The inventory file is missing, unreadable or has a bad line.
 
     ``str(exc)`` is one line: ``{source}:{line}: {message}`` (``line`` 0 when it concerns the

@@ -28,6 +28,8 @@ from typing import Annotated, Final, Literal, NamedTuple, TypedDict
 
 import msgspec
 
+from pantau.contract.errors import PantauError
+
 SCHEMA_VERSION: Final = 1
 TOPIC_ROOT: Final = "pantau"
 TOPIC_PREFIX: Final = f"{TOPIC_ROOT}/v{SCHEMA_VERSION}"
@@ -67,7 +69,7 @@ class Reason(enum.StrEnum):
     STATION_MISMATCH = "station_mismatch"
 
 
-class WireError(ValueError):
+class WireError(PantauError, ValueError):
     """The only exception :func:`decode` and :func:`parse_topic` raise."""
 
     def __init__(self, reason: Reason, detail: str) -> None:

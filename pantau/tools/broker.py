@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pantau.contract.errors import PantauError
+
 log = logging.getLogger(__name__)
 
 BrokerKind = Literal["mosquitto", "embedded"]
 
 
-class BrokerError(RuntimeError):
+class BrokerError(PantauError, RuntimeError):
     """The local broker could not be started."""
 
 

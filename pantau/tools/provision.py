@@ -53,6 +53,7 @@ from typing import Any, Final
 import msgspec
 
 from pantau.contract.config import ConfigError
+from pantau.contract.errors import PantauError
 from pantau.contract.inventory import InventoryEntry, InventoryError, load_inventory
 from pantau.contract.wire import TOPIC_PREFIX, valid_segment
 from pantau.tools import _args
@@ -73,7 +74,7 @@ PASSWORD_FILE: Final = "password"  # noqa: S105 (a file name, not a secret)
 CA_FILE: Final = "ca.crt"
 
 
-class ProvisionError(Exception):
+class ProvisionError(PantauError):
     """Bad arguments or an unusable output directory (one line, exit 2)."""
 
 
