@@ -61,7 +61,7 @@ def _tile(view: StationView, now: float, stale: float) -> str:
     cls = _tile_class(view, probs, now, stale)
     detail = "; ".join(probs) if probs else "all present, login ok"
     fresh = station_status(view, now, stale) == "up"
-    seen = f" · {_ago(now - view.state_rx)}" if fresh else ""
+    seen = f" · {_ago(now - view.last_seen)}" if fresh else ""
     flag = "" if view.inventory else " (not in inventory)"
     return (
         f'<div class="t {cls}"><span class="dot {cls}"></span><b>{escape(view.station)}</b>'

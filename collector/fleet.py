@@ -22,8 +22,14 @@ Rules (DESIGN.md, wire contract v1):
   retained-replay) state or event newer than the offline message: a live message proves the agent
   is connected, so a stuck retained ``offline`` cannot hide a working station. A state of a new
   session resets it to unknown (None): the previous session's status says nothing about it.
-- A station is up when it has a state, is not offline, and its last state arrived (collector
-  clock) less than ``stale_after_intervals x interval_s`` ago.
+- A station is up when it has a state, is not offline, and its last accepted message of any kind
+  (a state, heartbeat, event or birth; collector clock) arrived less than
+  ``stale_after_intervals x`` its liveness interval ago: the state's ``heartbeat_s`` when the agent
+  sends heartbeats, else its ``interval_s`` (agents publishing the full state periodically). A
+  station is never stale because nothing changed: an agent that reports by exception still
+  beats.
+- A heartbeat (``beat``) counts only for the station's current session (else ``stale_session``);
+  one not newer than the last heartbeat applied is ``stale_seq``.
 - A state, birth or event whose ``seq`` is not newer than the last one applied of its session
   (and kind) changes nothing and is counted as ``stale_seq`` (every reconnect replays each
   station's retained state and birth).
@@ -76,6 +82,9 @@ class Report(NamedTuple):
     #: Agent clock at the report (only for clock skew).
     ts: float
     interval_s: float
+    #: ``heartbeat_s`` of the state, or its ``interval_s`` when the agent sends no heartbeats:
+    #: how often the station speaks when healthy (the unit of staleness).
+    liveness_s: float
     #: ``(target, up, duration_s, reason)``, unique targets, at most :data:`MAX_PER_STATION`.
     probes: tuple[tuple[str, bool, float, str], ...]
     #: ``(cpu_ratio, mem_available_bytes, mem_total_bytes, boot_ts)`` or None.
@@ -171,6 +180,7 @@ def _report(msg: wire.State, reason_of: Callable[[str], str]) -> Report:
         intern(msg.os),
         msg.ts,
         msg.interval_s,
+        msg.heartbeat_s or msg.interval_s,
         tuple(
             [
                 (intern(p.target), p.up, p.duration_s, reason_of(p.reason))
@@ -205,7 +215,7 @@ def station_status(view: StationView, now: float, stale_after_intervals: float) 
         return "never_reported"
     if view.online is False:
         return "offline"
-    if now - view.state_rx > stale_after_intervals * report.interval_s:
+    if now - view.last_seen > stale_after_intervals * report.liveness_s:
         return "stale"
     return "up"
 
@@ -226,7 +236,7 @@ def problems(view: StationView, now: float, stale_after_intervals: float) -> lis
     elif status == "offline":
         out.append(f"offline ({view.offline_reason or 'will'})")
     elif status == "stale":
-        out.append(f"no report for {now - view.state_rx:.0f} s")
+        out.append(f"no report for {now - view.last_seen:.0f} s")
     out.extend(f"{p.device_class} missing" for p in view.presence if not p.present)
     report = view.report
     if report is not None:
@@ -242,6 +252,7 @@ class _Track:
     """Mutable per-station bookkeeping (under the fleet lock)."""
 
     __slots__ = (
+        "beat_seq",
         "birth_prev_max",
         "current",
         "event_hw",
@@ -261,6 +272,7 @@ class _Track:
         self.sessions: dict[str, int] = {}
         self.current: str | None = None
         self.max_seq = -1
+        self.beat_seq = -1
         self.state_seq = -1
         self.status_seq = -1
         self.birth_prev_max = -1
@@ -287,7 +299,7 @@ class _Track:
         while len(self.sessions) > _MAX_SESSIONS:
             del self.sessions[next(iter(self.sessions))]
         self.current = session
-        self.max_seq = self.state_seq = self.status_seq = -1
+        self.max_seq = self.state_seq = self.status_seq = self.beat_seq = -1
         self.birth_prev_max = self.offline_seq = -1
         self.last_live_seq = None
         return held if held is not None and held.session == session else None
@@ -417,6 +429,8 @@ class Fleet:
             return self._apply_state(track, message, now, retained)
         if isinstance(message, wire.Status):
             return self._apply_status(track, message, now, retained)
+        if isinstance(message, wire.Beat):
+            return self._apply_beat(track, message, now, retained)
         return self._apply_event(track, message, now, retained)
 
     def _new_session(self, track: _Track, session: str) -> wire.Status | None:
@@ -561,6 +575,25 @@ class Fleet:
             # not refresh last_seen, or a dead unknown station would never be forgotten.
             return STALE_SEQ
         self._offline(track, msg, now)
+        return ""
+
+    def _apply_beat(self, track: _Track, msg: wire.Beat, now: float, retained: bool) -> str:
+        if msg.session != track.current:
+            # A beat says "alive" about a session whose state we have; of any other session
+            # (an older one, or one whose first state has not arrived) it says nothing usable.
+            return STALE_SESSION
+        if msg.seq <= track.beat_seq:
+            return STALE_SEQ
+        track.beat_seq = msg.seq
+        view = track.view
+        gap = self._count_gap(track, msg.seq, retained)
+        track.max_seq = max(track.max_seq, msg.seq)
+        online, reason = view.online, view.offline_reason
+        if online is False and not retained and msg.seq > track.offline_seq:
+            online, reason = True, ""
+        track.view = view._replace(
+            last_seen=now, seq_gaps=view.seq_gaps + gap, online=online, offline_reason=reason
+        )
         return ""
 
     def _apply_event(self, track: _Track, msg: wire.Event, now: float, retained: bool) -> str:

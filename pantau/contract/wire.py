@@ -9,11 +9,18 @@ Topics::
     pantau/v1/{provinsi}/{kabkota}/{station}/state    retained, QoS 1: full health snapshot
     pantau/v1/{provinsi}/{kabkota}/{station}/status   retained, QoS 1: birth/will (online/offline)
     pantau/v1/{provinsi}/{kabkota}/{station}/event    QoS 1: changes, spooled while offline
+    pantau/v1/{provinsi}/{kabkota}/{station}/beat     QoS 1, not retained: compact heartbeat
 
 Every payload carries the common header: schema version ``v``, ``station``, ``agent_version``,
 ``session`` (one per agent (re)start, so a stale will cannot overwrite a newer birth), ``seq``
 (the agent's monotonic sequence number, shared by all payload kinds of a session) and ``ts``
 (agent clock, Unix seconds; never trusted for staleness, only for skew).
+
+The heartbeat (:class:`Beat`) is the one compact payload: a JSON array ``[v, session, seq]``
+(about 25 bytes, sent every ``heartbeat_s`` when nothing else is), because on a thin or metered
+line it is most of what a healthy station ever sends. Its station is the topic's (the broker ACL
+binds a station to its own topics); trailing array elements a decoder does not know are ignored,
+so fields can be appended.
 
 Unknown fields are ignored (adding a field is a minor change). A new major version gets a new
 topic prefix. Decoding is strict otherwise: :func:`decode` returns a typed message or raises
@@ -40,7 +47,9 @@ _SEG: Final = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 #: ``\Z``, not ``$``: ``$`` also matches before a final newline ("abc\n" is no id).
 SEGMENT_PATTERN: Final = rf"^{_SEG}\Z"
 _SEGMENT_RE: Final = re.compile(SEGMENT_PATTERN)
-_TOPIC_RE: Final = re.compile(rf"^{TOPIC_PREFIX}/({_SEG})/({_SEG})/({_SEG})/(state|status|event)\Z")
+_TOPIC_RE: Final = re.compile(
+    rf"^{TOPIC_PREFIX}/({_SEG})/({_SEG})/({_SEG})/(state|status|event|beat)\Z"
+)
 
 Segment = Annotated[str, msgspec.Meta(pattern=SEGMENT_PATTERN)]
 ShortText = Annotated[str, msgspec.Meta(max_length=256)]
@@ -53,8 +62,8 @@ NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
 Ratio = Annotated[float, msgspec.Meta(ge=0, le=1)]
 UsbId = Annotated[int, msgspec.Meta(ge=0, le=0xFFFF)]
 
-Kind = Literal["state", "status", "event"]
-KINDS: Final[tuple[Kind, ...]] = ("state", "status", "event")
+Kind = Literal["state", "status", "event", "beat"]
+KINDS: Final[tuple[Kind, ...]] = ("state", "status", "event", "beat")
 
 
 class Reason(enum.StrEnum):
@@ -189,7 +198,11 @@ class State(Header, frozen=True, kw_only=True, tag="state", tag_field="type"):
 
     os: ShortText = ""
     kecamatan: ShortText = ""
+    #: The full state is published on change, on (re)connect and at least this often.
     interval_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 30.0
+    #: Seconds between heartbeats (:class:`Beat`); 0: the agent sends none (before heartbeats
+    #: existed, or switched off), so its liveness is the state's ``interval_s``.
+    heartbeat_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 0.0
     peripherals: tuple[Peripheral, ...] = ()
     probes: tuple[Probe, ...] = ()
     host: Host | None = None
@@ -229,21 +242,37 @@ class Event(Header, frozen=True, kw_only=True, tag="event", tag_field="type"):
     detail: Annotated[str, msgspec.Meta(max_length=1024)] = ""
 
 
-Message = State | Status | Event
+class Beat(msgspec.Struct, frozen=True, array_like=True):
+    """Heartbeat: "this session's agent loop is alive"; encoded ``[v, session, seq]``.
+
+    Sent when the agent has published nothing else for ``heartbeat_s`` (the state says which),
+    never spooled (a missed beat is not news). The station is the topic's.
+    """
+
+    v: int
+    session: Segment
+    seq: Seq
+
+
+Message = State | Status | Event | Beat
+MessageType = type[State] | type[Status] | type[Event] | type[Beat]
 _KIND_OF: Final[dict[type[msgspec.Struct], Kind]] = {
     State: "state",
     Status: "status",
     Event: "event",
+    Beat: "beat",
 }
-_TYPE_OF: Final[dict[str, type[State] | type[Status] | type[Event]]] = {
+_TYPE_OF: Final[dict[str, MessageType]] = {
     "state": State,
     "status": Status,
     "event": Event,
+    "beat": Beat,
 }
 _DECODERS: Final[dict[str, msgspec.json.Decoder[Message]]] = {
     "state": msgspec.json.Decoder(State),
     "status": msgspec.json.Decoder(Status),
     "event": msgspec.json.Decoder(Event),
+    "beat": msgspec.json.Decoder(Beat),
 }
 _ENCODER: Final = msgspec.json.Encoder()
 
@@ -296,7 +325,7 @@ def parse_topic(name: str) -> Topic:
     if match is None:
         raise WireError(
             Reason.BAD_TOPIC,
-            "not a pantau/v1/{provinsi}/{kabkota}/{station}/{state|status|event} topic "
+            "not a pantau/v1/{provinsi}/{kabkota}/{station}/{state|status|event|beat} topic "
             "with valid ids",
         )
     provinsi, kabkota, station, kind = match.groups()
@@ -327,7 +356,7 @@ def _classify(exc: msgspec.DecodeError, payload: bytes) -> WireError:
             Reason.WRONG_VERSION, f"schema version {header.v}, expected {SCHEMA_VERSION}"
         )
     text = str(exc)
-    if text.startswith("Object missing required field"):
+    if text.startswith(("Object missing required field", "Expected `array` of at least length")):
         return WireError(Reason.MISSING_FIELD, text)
     return WireError(Reason.INVALID_FIELD, text)
 
@@ -356,14 +385,15 @@ def decode(topic_name: str, payload: bytes) -> tuple[Topic, Message]:
 
     Returns the parsed topic and the typed message, or raises :class:`WireError` (never anything
     else, whatever the bytes). The payload's ``station`` must equal the topic's: together with the
-    broker ACL this stops one station from speaking for another.
+    broker ACL this stops one station from speaking for another (a :class:`Beat` has no station
+    of its own: only the topic and the ACL say whose it is).
     """
     parsed = parse_topic(topic_name)
     message = decode_payload(parsed.kind, payload)
-    if message.station != parsed.station:
+    if not isinstance(message, Beat) and message.station != parsed.station:
         raise WireError(Reason.STATION_MISMATCH, "payload station differs from topic station")
     return parsed, message
 
 
-def message_type(kind: Kind) -> type[State] | type[Status] | type[Event]:
+def message_type(kind: Kind) -> MessageType:
     return _TYPE_OF[kind]

@@ -37,6 +37,7 @@ def state(
     seq: int = 2,
     ts: float = T0,
     interval_s: float = 30.0,
+    heartbeat_s: float = 0.0,
     peripherals: tuple[tuple[str, bool], ...] = (
         ("fingerprint", True),
         ("iris", True),
@@ -53,6 +54,7 @@ def state(
             seq=seq,
             ts=ts,
             interval_s=interval_s,
+            heartbeat_s=heartbeat_s,
             kecamatan=kecamatan,
             peripherals=tuple(
                 wire.Peripheral(device_class=c, present=p, found=int(p)) for c, p in peripherals
@@ -79,6 +81,10 @@ def event(kind: wire.EventKind, *, session: str = "A", seq: int = 3) -> bytes:
     return wire.encode(
         wire.Event(station=JUW, agent_version="0.1.0", session=session, seq=seq, ts=T0, kind=kind)
     )
+
+
+def beat(*, session: str = "A", seq: int = 10) -> bytes:
+    return wire.encode(wire.Beat(1, session, seq))
 
 
 def make(**kw: object) -> Fleet:
@@ -152,6 +158,62 @@ def test_up_until_stale_after_n_intervals_on_the_collector_clock() -> None:
     assert st(f, T0 + 30) == "up"
     assert st(f, T0 + 30.5) == "stale"
     assert fl.problems(view(f, now=T0 + 31), T0 + 31, 3) == ["no report for 31 s"]
+
+
+def test_report_by_exception_station_is_up_while_it_beats_though_nothing_changes() -> None:
+    f = make(stale_after_intervals=3.0)
+    # The full state comes hourly (or on change); heartbeats every 60 s say "alive".
+    f.ingest(topic(), state(seq=2, interval_s=3600.0, heartbeat_s=60.0), T0)
+    for i in range(1, 100):  # ~1.6 h without any change: never stale
+        assert f.ingest(topic(kind="beat"), beat(seq=2 + i), T0 + 60 * i) == ""
+        assert st(f, T0 + 60 * i + 59) == "up"
+    last = T0 + 60 * 99
+    assert view(f, now=last).state_rx == T0  # the state itself is old: that is fine
+    # Beats stop (the agent's loop hangs, the broker kept the link): stale after 3 beats.
+    assert st(f, last + 180) == "up"
+    assert st(f, last + 180.5) == "stale"
+    assert fl.problems(view(f, now=last + 181), last + 181, 3) == ["no report for 181 s"]
+
+
+def test_without_heartbeats_staleness_follows_the_state_interval() -> None:
+    # An agent of before heartbeats (heartbeat_s absent = 0): the state is its liveness.
+    f = make(stale_after_intervals=3.0)
+    f.ingest(topic(), state(interval_s=30.0), T0)
+    assert st(f, T0 + 90) == "up"
+    assert st(f, T0 + 90.5) == "stale"
+
+
+def test_beats_of_another_session_or_repeated_do_not_count() -> None:
+    f = make()
+    f.ingest(topic(), state(seq=2, interval_s=3600.0, heartbeat_s=60.0), T0)
+    assert f.ingest(topic(kind="beat"), beat(session="B", seq=50), T0 + 100) == fl.STALE_SESSION
+    assert f.ingest(topic(kind="beat"), beat(seq=3), T0 + 100) == ""
+    assert f.ingest(topic(kind="beat"), beat(seq=3), T0 + 150) == fl.STALE_SEQ
+    assert view(f, now=T0 + 150).last_seen == T0 + 100
+    snap = f.snapshot(T0 + 150)
+    assert snap.rejected[fl.STALE_SESSION] == 1
+    assert snap.rejected[fl.STALE_SEQ] == 1
+
+
+def test_beats_count_sequence_gaps_and_revive_after_a_stuck_offline() -> None:
+    f = make()
+    f.ingest(topic(kind="status"), status("online", seq=1), T0)
+    f.ingest(topic(), state(seq=2, interval_s=3600.0, heartbeat_s=60.0), T0)
+    f.ingest(topic(kind="beat"), beat(seq=5), T0 + 60)  # 3 and 4 lost
+    assert view(f, now=T0 + 60).seq_gaps == 2
+    f.ingest(topic(kind="status"), status("offline", seq=6), T0 + 61)
+    assert st(f, T0 + 61) == "offline"
+    f.ingest(topic(kind="beat"), beat(seq=7), T0 + 120)  # live and newer: it is connected
+    assert st(f, T0 + 120) == "up"
+
+
+def test_a_will_still_marks_a_beating_station_offline_at_once() -> None:
+    f = make()
+    f.ingest(topic(kind="status"), status("online", seq=1), T0)
+    f.ingest(topic(), state(seq=2, interval_s=3600.0, heartbeat_s=60.0), T0)
+    f.ingest(topic(kind="beat"), beat(seq=3), T0 + 60)
+    f.ingest(topic(kind="status"), status("offline", seq=1), T0 + 90)
+    assert st(f, T0 + 90) == "offline"
 
 
 def test_clock_skew_is_agent_minus_collector() -> None:
@@ -342,6 +404,8 @@ def test_golden_fixtures_are_accepted() -> None:
         ("state_full.json", "state"),
         ("status_online.json", "status"),
         ("event_peripheral_removed.json", "event"),
+        ("beat.json", "beat"),
+        ("beat_future.json", "beat"),
     ):
         assert f.ingest(topic(kind=kind), (FIXTURES / name).read_bytes(), T0) == "", name  # type: ignore[arg-type]
     v = view(f)

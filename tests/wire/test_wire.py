@@ -90,6 +90,47 @@ def test_unknown_event_fields_are_ignored() -> None:
     assert event.kind is wire.EventKind.REBOOT
 
 
+def test_golden_beat_is_the_compact_array_and_round_trips() -> None:
+    raw = golden("beat.json")
+    parsed, beat = wire.decode(f"{TOPIC}/beat", raw)
+    assert parsed.kind == "beat"
+    assert beat == wire.Beat(1, "f3a9c2d1e8b74a5c", 44)
+    assert wire.kind_of(beat) == "beat"
+    assert wire.encode(beat) == raw.strip()
+    assert len(raw.strip()) <= 32  # the point of the compact encoding
+
+
+def test_beat_ignores_appended_elements() -> None:
+    _, beat = wire.decode(f"{TOPIC}/beat", golden("beat_future.json"))
+    assert beat == wire.Beat(1, "f3a9c2d1e8b74a5c", 45)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b'[2,"s",1]', Reason.WRONG_VERSION),
+        (b'[1,"s"]', Reason.MISSING_FIELD),
+        (b'[1,"bad session!",1]', Reason.INVALID_FIELD),
+        (b'[1,"s",-1]', Reason.INVALID_FIELD),
+        (b'{"v":1,"session":"s","seq":1}', Reason.INVALID_FIELD),
+        (b"[1,", Reason.BAD_JSON),
+    ],
+)
+def test_bad_beats_are_rejected_with_a_reason(payload: bytes, reason: Reason) -> None:
+    with pytest.raises(WireError) as info:
+        wire.decode(f"{TOPIC}/beat", payload)
+    assert info.value.reason is reason
+
+
+def test_state_heartbeat_defaults_to_none_sent() -> None:
+    _, old = wire.decode("pantau/v1/33/3310/3310-cawas-01/state", golden("state_minimal.json"))
+    _, new = wire.decode(f"{TOPIC}/state", golden("state_full.json"))
+    assert isinstance(old, wire.State)
+    assert isinstance(new, wire.State)
+    assert old.heartbeat_s == 0.0
+    assert (new.interval_s, new.heartbeat_s) == (3600.0, 60.0)
+
+
 def test_encoded_payload_carries_the_common_header() -> None:
     status = wire.Status(
         station=STATION, agent_version="0.1.0", session="s", seq=0, ts=1.0, status="online"
@@ -282,14 +323,23 @@ events = st.builds(
 )
 
 
+beats = st.builds(wire.Beat, v=st.just(1), session=header["session"], seq=header["seq"])
+
+
 @settings(max_examples=200)
 @given(message=states | statuses | events)
-def test_encode_then_decode_is_identity(message: wire.Message) -> None:
+def test_encode_then_decode_is_identity(message: wire.State | wire.Status | wire.Event) -> None:
     kind = wire.kind_of(message)
     name = wire.topic("33", "3310", message.station, kind)
     parsed, decoded = wire.decode(name, wire.encode(message))
     assert decoded == message
     assert parsed.station == message.station
+
+
+@settings(max_examples=100)
+@given(beat=beats)
+def test_beat_encode_then_decode_is_identity(beat: wire.Beat) -> None:
+    assert wire.decode(f"{TOPIC}/beat", wire.encode(beat))[1] == beat
 
 
 @settings(max_examples=300)
