@@ -8,19 +8,17 @@ resolved against the config file's directory. See ``collector/collector.example.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import re
-import secrets
 import ssl
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 
 from pantau.collector.errors import SettingsError
 from pantau.contract import config as pconfig
+from pantau.contract import credentials
 from pantau.contract.vocabulary import DEVICE_CLASS_PATTERN, DEVICE_CLASSES, MAX_DEVICE_CLASSES
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
@@ -29,8 +27,7 @@ DeviceClass = Annotated[str, msgspec.Meta(pattern=DEVICE_CLASS_PATTERN)]
 DEFAULT_TOPIC = "pantau/v1/+/+/+/+"
 DEFAULT_DEVICE_CLASSES = DEVICE_CLASSES
 DEFAULT_HTTP_PORT = 9108
-PASSWORD_HASH_SCHEME = "pbkdf2_sha256"  # noqa: S105 (a scheme name, not a password)
-_HASH_ITERATIONS = 200_000
+PASSWORD_HASH_SCHEME: Final = credentials.BASIC_AUTH_SCHEME
 
 
 class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -100,35 +97,9 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 # --------------------------------------------------------------------------- passwords
 
 
-def hash_password(password: str, *, iterations: int = _HASH_ITERATIONS) -> str:
-    """A ``basic_auth_password_hash`` value for ``password`` (PBKDF2-SHA256, random salt)."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    return f"{PASSWORD_HASH_SCHEME}${iterations}${salt.hex()}${digest.hex()}"
-
-
-def _parse_hash(value: str) -> tuple[int, bytes, bytes] | None:
-    parts = value.split("$")
-    if len(parts) != 4 or parts[0] != PASSWORD_HASH_SCHEME:
-        return None
-    try:
-        iterations = int(parts[1])
-        salt, digest = bytes.fromhex(parts[2]), bytes.fromhex(parts[3])
-    except ValueError:
-        return None
-    if not 1000 <= iterations <= 10_000_000 or not salt or len(digest) != 32:
-        return None
-    return iterations, salt, digest
-
-
-def verify_password(password: str, stored: str) -> bool:
-    """Check ``password`` against a :func:`hash_password` value (constant-time compare)."""
-    parsed = _parse_hash(stored)
-    if parsed is None:
-        return False
-    iterations, salt, digest = parsed
-    candidate = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    return hmac.compare_digest(candidate, digest)
+#: ``http.basic_auth_password_hash`` values (:mod:`pantau.contract.credentials`).
+hash_password: Final = credentials.basic_auth_hash
+verify_password: Final = credentials.basic_auth_verify
 
 
 # --------------------------------------------------------------------------- validation
@@ -250,7 +221,7 @@ def validate(cfg: CollectorConfig, source: str, base: Path | None = None) -> Col
         )
     if (has_hash or has_file) and not http.basic_auth_user:
         raise SettingsError(source, "http.basic_auth_user", "required with a basic-auth password")
-    if has_hash and _parse_hash(http.basic_auth_password_hash) is None:
+    if has_hash and credentials.parse_basic_auth_hash(http.basic_auth_password_hash) is None:
         raise SettingsError(
             source,
             "http.basic_auth_password_hash",

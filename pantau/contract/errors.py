@@ -5,7 +5,7 @@ command line prints ``str(exc)`` and exits 2); anything else is a bug. Each part
 errors from it::
 
     PantauError
-    ├── ConfigError               pantau.contract.config: a config file or a file it names
+    ├── ConfigError               here (and pantau.contract.config): a config file or a file it names
     │   └── SettingsError         pantau.collector.errors (also a CollectorError)
     ├── WireError                 pantau.contract.wire: a payload or topic (also a ValueError)
     ├── InventoryError            pantau.contract.inventory: the inventory CSV (also a ValueError)
@@ -28,3 +28,18 @@ from __future__ import annotations
 
 class PantauError(Exception):
     """Base of every error pantau raises on purpose (its message is one line)."""
+
+
+class ConfigError(PantauError):
+    """A configuration file is missing, unreadable, not TOML, or has a bad key or value.
+
+    ``str(exc)`` is one line: ``{source}: {key}: {message}`` (``{source}: {message}`` when it
+    concerns the whole file). Also importable as :class:`pantau.contract.config.ConfigError`.
+    """
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        where = f"{source}: {key}: " if key else f"{source}: "
+        super().__init__(where + message)
+        self.source = source
+        self.key = key
+        self.message = message

@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from pantau.contract import files
 from pantau.contract.errors import PantauError
 from pantau.contract.vocabulary import DEVICE_CLASS_PATTERN, MAX_DEVICE_CLASSES
 from pantau.contract.wire import SEGMENT_PATTERN, topic, valid_segment
@@ -157,18 +158,9 @@ def load_inventory(path: str | os.PathLike[str]) -> list[InventoryEntry]:
     """Read and validate an inventory CSV file; errors name the file and the line."""
     source = os.fspath(path)
     try:
-        with open(source, encoding="utf-8", newline="") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise InventoryError(source, 0, "file not found") from None
-    except PermissionError:
-        raise InventoryError(source, 0, "permission denied") from None
-    except IsADirectoryError:
-        raise InventoryError(source, 0, "is a directory, expected a CSV file") from None
-    except UnicodeDecodeError:
-        raise InventoryError(source, 0, "not valid UTF-8 text") from None
-    except OSError as exc:
-        raise InventoryError(source, 0, f"cannot read: {exc.strerror}") from None
+        text = files.read_text(source)
+    except files.READ_ERRORS as exc:
+        raise InventoryError(source, 0, files.problem(exc, "a CSV file")) from None
     return parse_inventory(text, source)
 
 

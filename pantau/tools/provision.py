@@ -36,15 +36,10 @@ tokens, not human passwords, so key stretching adds nothing but CPU on a reconne
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import copy
-import hashlib
-import hmac
 import os
 import secrets
 import sys
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,15 +47,15 @@ from typing import Any, Final
 
 import msgspec
 
-from pantau.contract.config import ConfigError
+from pantau.contract import credentials, files
+from pantau.contract.config import ConfigError, read_toml
 from pantau.contract.errors import PantauError
 from pantau.contract.inventory import InventoryEntry, InventoryError, load_inventory
 from pantau.contract.wire import TOPIC_PREFIX, valid_segment
 from pantau.tools import _args
 
-DEFAULT_ITERATIONS: Final = 101
-SALT_BYTES: Final = 12
-PASSWORD_BYTES: Final = 24  # token_urlsafe(24): 32 characters, 192 bits
+DEFAULT_ITERATIONS: Final = credentials.MOSQUITTO_ITERATIONS
+SALT_BYTES: Final = credentials.MOSQUITTO_SALT_BYTES
 DEFAULT_COLLECTOR_USER: Final = "collector"
 DEFAULT_BROKER_PORT: Final = 8883
 
@@ -81,30 +76,9 @@ class ProvisionError(PantauError):
 # --------------------------------------------------------------------------- pure: hashing
 
 
-def hash_password(password: str, *, salt: bytes, iterations: int = DEFAULT_ITERATIONS) -> str:
-    """Mosquitto ``$7$`` hash (PBKDF2-HMAC-SHA512, 64-byte key) of ``password``."""
-    if iterations < 1:
-        raise ValueError("iterations must be >= 1")
-    key = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations)
-    b64 = base64.b64encode
-    return f"$7${iterations}${b64(salt).decode()}${b64(key).decode()}"
-
-
-def verify_password(hashed: str, password: str) -> bool:
-    """True if ``hashed`` (a ``$7$`` hash) matches ``password``; False for anything malformed."""
-    parts = hashed.split("$")
-    if len(parts) != 5 or parts[0] != "" or parts[1] != "7":
-        return False
-    try:
-        iterations = int(parts[2])
-        salt = base64.b64decode(parts[3], validate=True)
-        expected = base64.b64decode(parts[4], validate=True)
-    except (ValueError, binascii.Error):
-        return False
-    if iterations < 1 or iterations > 10_000_000 or len(expected) != 64:
-        return False
-    key = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations)
-    return hmac.compare_digest(key, expected)
+#: The broker's password hashes: mosquitto's ``$7$`` format (:mod:`pantau.contract.credentials`).
+hash_password: Final = credentials.mosquitto_hash
+verify_password: Final = credentials.mosquitto_verify
 
 
 def parse_passwd(text: str) -> dict[str, str]:
@@ -172,14 +146,7 @@ def load_template(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     source = os.fspath(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(source, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, "", f"cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(source, "", f"not valid TOML: {exc}") from None
+    data = read_toml(path)
     if "station" in data:
         raise ConfigError(source, "station", "set per station from the inventory; remove it")
     mqtt = data.get("mqtt", {})
@@ -356,8 +323,8 @@ def provision(options: Options) -> Plan:
     if options.ca_cert is not None:
         try:
             ca_bytes = options.ca_cert.read_bytes()
-        except OSError as exc:
-            raise ProvisionError(f"--ca-cert {options.ca_cert}: {exc.strerror}") from None
+        except files.READ_ERRORS as exc:
+            raise ProvisionError(f"--ca-cert {options.ca_cert}: {files.problem(exc)}") from None
         if b"-----BEGIN CERTIFICATE-----" not in ca_bytes:
             raise ProvisionError(f"--ca-cert {options.ca_cert}: not a PEM certificate")
     out = options.out
@@ -407,7 +374,7 @@ def provision(options: Options) -> Plan:
 
     passwords = dict(existing)
     for user in decided.new + decided.rotate:
-        passwords[user] = secrets.token_urlsafe(PASSWORD_BYTES)
+        passwords[user] = credentials.new_password()
     hashes: dict[str, str] = {}
     for user in users:
         old = old_hashes.get(user)
