@@ -2,8 +2,11 @@
 else an embedded pure-Python broker (amqtt, the ``demo`` extra) so a laptop with only pip works.
 
 Both listen on loopback only. mosquitto runs with the provisioned password file and ACL (the same
-security model as production, minus TLS, which loopback does not need); the embedded broker speaks
-MQTT 3.1.1 only and runs anonymous, which the demo says when it starts.
+security model as production, minus TLS, which loopback does not need), client ids bound to user
+names (``use_username_as_clientid``) as in deploy/mosquitto/mosquitto.conf. The embedded broker
+speaks MQTT 3.1.1 only and runs anonymous, which the demo says when it starts: it has no
+identities, so it cannot bind client ids either, and any local process can connect with a
+station's or the collector's client id and disconnect it. It is a demo broker, never a deployment.
 """
 
 from __future__ import annotations
@@ -98,6 +101,8 @@ class LocalBroker:
     def _start_mosquitto(self) -> None:
         lines = [
             f"listener {self.port} 127.0.0.1",
+            # One identity per client id (a listener option: right after the listener line).
+            *(["use_username_as_clientid true"] if self.password_file is not None else []),
             "persistence false",
             f"log_dest file {self.workdir / 'mosquitto.log'}",
             "log_type error",

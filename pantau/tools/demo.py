@@ -231,7 +231,8 @@ class Demo:
         else:
             self.say(
                 f"broker     embedded (amqtt) on 127.0.0.1:{port}: mosquitto not installed, so "
-                "anonymous MQTT 3.1.1 on loopback"
+                "anonymous MQTT 3.1.1 on loopback (no passwords, no ACL, client ids not bound: "
+                "a demo only)"
             )
         return broker, provisioned
 
@@ -250,6 +251,8 @@ class Demo:
                 protocol="5" if broker.kind == "mosquitto" else "3.1.1",
                 username="collector" if secure else "",
                 password_file=str(provisioned / "collector" / "password") if secure else "",
+                # the broker binds client ids to user names: the id is the user name
+                client_id="collector" if secure else "",
             ),
             http=HttpConfig(host="127.0.0.1", port=http_port, board_refresh_s=5),
             fleet=FleetConfig(

@@ -25,6 +25,9 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
             REPO / ".venv" / "bin" / "pantau", "provision", DEPLOY / "inventory" / "klaten.csv",
             "--out", root / "provisioned", "--broker-host", "mqtt.example",
             "--ca-cert", root / "certs" / "ca.crt",
+            # the single-node stack's identity and the cluster example's two shards
+            "--collector-user", "collector", "--collector-user", "collector-west",
+            "--collector-user", "collector-east",
         ],
         [
             DEPLOY / "scripts" / "install-secrets.sh", "-o", root / "secrets",

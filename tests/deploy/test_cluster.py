@@ -85,14 +85,26 @@ def test_emqx_config_paths_are_mounted(generated: Path) -> None:
         assert f'"emqx@{service["hostname"]}"' in seeds.group(1)
 
 
-def test_acl_lets_the_collector_read_and_stations_write_their_own_id() -> None:
+def test_acl_lets_each_shard_read_and_stations_write_their_own_id(generated: Path) -> None:
+    """Each shard is its own identity (the broker binds client ids to user names), with its own
+    mounted password, and the ACL lets every one of them read the fleet."""
     acl = (DEPLOY / "cluster" / "acl.conf").read_text()
     rules = [line for line in acl.splitlines() if line.startswith("{")]
     assert rules[-1] == "{deny, all}."
-    assert '{allow, {username, "collector"}, subscribe, ["pantau/v1/#"]}.' in rules
     assert '{allow, all, publish, ["pantau/v1/+/+/${username}/#"]}.' in rules
-    for cfg, _ in shards().values():
-        assert cfg["mqtt"]["username"] == "collector"
+    services = load(CLUSTER)["services"]
+    users = set()
+    for name, (cfg, _) in shards().items():
+        user = cfg["mqtt"]["username"]
+        users.add(user)
+        assert cfg["mqtt"]["client_id"] == user, name
+        assert f'{{allow, {{username, "{user}"}}, subscribe, ["pantau/v1/#"]}}.' in rules
+        secret = host_path(CLUSTER, services[name], cfg["mqtt"]["password_file"], generated)
+        assert secret == generated / "secrets" / user / "password", name
+        assert secret.is_file()
+    assert len(users) == len(shards()), "two shards share a broker identity"
+    conf = (DEPLOY / "cluster" / "emqx.conf").read_text()
+    assert re.search(r"^\s*use_username_as_clientid = true$", conf, re.M)
 
 
 def test_cluster_prometheus_scrapes_every_shard(tmp_path: Path) -> None:

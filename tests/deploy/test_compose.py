@@ -199,11 +199,13 @@ def test_collector_config_loads_with_the_collector_loader(
         for alias in (net or {}).get("aliases", [])
     }
     assert broker in data_all["services"] or broker in aliases, f"{broker}: no such service"
-    assert cfg.mqtt.username == "collector"
+    # its own identity: the broker binds the client id to the user name
+    assert cfg.mqtt.username.startswith("collector")
+    assert cfg.mqtt.client_id == cfg.mqtt.username
     assert cfg.http.host == "0.0.0.0"
     assert any(p.endswith(f":{cfg.http.port}") for p in service["ports"])
     # the collector user and password are the provisioned ones
-    provisioned = generated / "provisioned" / "collector" / "password"
+    provisioned = generated / "provisioned" / cfg.mqtt.username / "password"
     assert Path(cfg.mqtt.password_file).read_text() == provisioned.read_text()
 
 

@@ -399,3 +399,39 @@ def test_example_template_is_accepted(tmp_path: Path) -> None:
     cfg = load_config(out / "stations" / "3310-juwiring-01" / "agent.toml")
     assert [p.name for p in cfg.probes] == ["enrollment-login"]
     assert cfg.mqtt.host == "mqtt.example.go.id"
+
+
+def test_one_identity_per_collector_replica(tmp_path: Path) -> None:
+    """``--collector-user`` repeated: each replica gets its own user, password file and ACL read
+    grant (the broker binds client ids to user names, so replicas cannot share one)."""
+    (tmp_path / "inventory.csv").write_text(SMALL)
+    out = tmp_path / "out"
+    args = ["--out", str(out), "--broker-host", "127.0.0.1", "--no-tls"]
+    code, _, err = run(
+        tmp_path, *args, "--collector-user", "collector-west", "--collector-user", "collector-east"
+    )
+    assert code == 0, err
+    passwords = {
+        u: (out / u / "password").read_text().strip() for u in ("collector-west", "collector-east")
+    }
+    assert len(set(passwords.values())) == 2
+    assert not (out / "collector").exists()
+    users = provision.parse_passwd((out / "broker" / "passwd").read_text())
+    for user, password in passwords.items():
+        assert provision.verify_password(users[user], password)
+        assert (out / user).stat().st_mode & 0o777 == 0o700
+    acl = (out / "broker" / "acl").read_text()
+    assert "user collector-west\ntopic read pantau/v1/#\n" in acl
+    assert "user collector-east\ntopic read pantau/v1/#\n" in acl
+    # re-run with one replica fewer: its user is revoked, the other keeps its password
+    code, out_text, err = run(tmp_path, *args, "--collector-user", "collector-west")
+    assert code == 0, err
+    assert "revoked" in out_text
+    assert "collector-east" in out_text
+    users = provision.parse_passwd((out / "broker" / "passwd").read_text())
+    assert "collector-east" not in users
+    assert (out / "collector-west" / "password").read_text().strip() == passwords["collector-west"]
+    for bad in ("stations", "broker", "3310-bayat-01", "no/slash"):
+        code, _, err = run(tmp_path, *args, "--collector-user", bad)
+        assert code == 2, bad
+        assert err.startswith("pantau provision: collector user"), err
