@@ -89,7 +89,10 @@ def test_demo_mosquitto_binds_client_ids_to_users(tmp_path: Path) -> None:
     try:
         with (
             _client(
-                b.port, "pantau-3310-juwiring-01", "3310-juwiring-01", pw["3310-juwiring-01"]
+                b.port,
+                "pantau-3310-juwiring-01",
+                user="3310-juwiring-01",
+                password=pw["3310-juwiring-01"],
             ) as victim,
             _client(b.port, "collector", user="collector", password=pw["collector"]) as collector,
         ):
