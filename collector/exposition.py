@@ -1,15 +1,17 @@
-"""The /metrics page: the metrics contract of DESIGN.md rendered as Prometheus text format 0.0.4.
+"""The /metrics page: the families of :mod:`pantau.contract.metrics` as Prometheus text 0.0.4.
 
 :class:`Renderer` builds the text directly from a :class:`~pantau.collector.fleet.Snapshot` (immutable
 views, so no lock is held while rendering), one family at a time: the HTTP server streams the
-pieces or feeds them to a gzip compressor, so the whole uncompressed page (~70 MB at 20,000
-stations) is never held in memory. :mod:`pantau.collector.reference` renders the same families with
-prometheus-client; a test asserts both parse to identical families.
+pieces or feeds them to a gzip compressor, so the whole uncompressed page is never held in
+memory. The prometheus-client rendering of the tests renders the same families; a test asserts
+both parse to identical families.
 
-Label values come from validated topic segments, the inventory, or bounded report fields; they
-are escaped (backslash, double quote, newline). Series counts are bounded: device classes by the
-config and inventory, probe targets and disk mounts to :data:`MAX_PER_STATION` per station,
-rejection reasons and station states by fixed enumerations.
+HELP, TYPE and label names come from the family table; :data:`FAMILY_TEXT` holds the one sample
+function per station family. Label values come from validated topic segments, the inventory, or
+bounded report fields; escaping them (backslash, double quote, newline) is done here, not in the
+fleet model. Series counts are bounded: device classes by the config and inventory, probe targets
+and disk mounts to ``MAX_PER_STATION`` per station, rejection reasons and station states by fixed
+enumerations.
 """
 
 from __future__ import annotations
@@ -24,274 +26,232 @@ from pantau.collector.fleet import (
     REJECT_REASONS,
     Snapshot,
     StationView,
-    escape_label,
     station_status,
 )
+from pantau.contract import metrics
+from pantau.contract.metrics import Family
 from pantau.contract.vocabulary import STATION_STATUSES
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
-# (name, type, help) in exposition order. Counters are named with their ``_total`` suffix.
-STATION_FAMILIES: Final[tuple[tuple[str, str, str], ...]] = (
-    (
-        "pantau_station_up",
-        "gauge",
-        "1 if the station is online and reporting, 0 if offline (will received), overdue or never reported.",
-    ),
-    (
-        "pantau_station_last_report_timestamp_seconds",
-        "gauge",
-        "Collector receive time of the station's last state report.",
-    ),
-    (
-        "pantau_station_info",
-        "gauge",
-        "Station metadata (always 1); inventory is yes if the station is in the inventory.",
-    ),
-    (
-        "pantau_peripheral_present",
-        "gauge",
-        "1 if every expected device of the class is enumerated.",
-    ),
-    (
-        "pantau_peripheral_last_change_timestamp_seconds",
-        "gauge",
-        "Collector time when the presence of the device class last changed.",
-    ),
-    ("pantau_login_up", "gauge", "1 if the login service probe succeeded."),
-    ("pantau_login_probe_duration_seconds", "gauge", "Duration of the last login service probe."),
-    (
-        "pantau_login_probe_info",
-        "gauge",
-        "Reason of the last login service probe (ok or why it failed); always 1.",
-    ),
-    ("pantau_host_cpu_usage_ratio", "gauge", "CPU usage of the station PC (0-1)."),
-    ("pantau_host_memory_available_bytes", "gauge", "Available memory of the station PC."),
-    ("pantau_host_memory_total_bytes", "gauge", "Total memory of the station PC."),
-    ("pantau_host_disk_free_bytes", "gauge", "Free space on a configured mount of the station PC."),
-    ("pantau_host_disk_size_bytes", "gauge", "Size of a configured mount of the station PC."),
-    (
-        "pantau_host_boot_timestamp_seconds",
-        "gauge",
-        "Boot time of the station PC (agent clock); reboots show as changes.",
-    ),
-    (
-        "pantau_host_clock_skew_seconds",
-        "gauge",
-        "Agent clock minus collector clock at the last state report.",
-    ),
-    ("pantau_station_events_total", "counter", "Events received from the station, by kind."),
-)
-COLLECTOR_FAMILIES: Final[tuple[tuple[str, str, str], ...]] = (
-    (
-        "pantau_collector_reports_received_total",
-        "counter",
-        "MQTT messages received by the collector.",
-    ),
-    (
-        "pantau_collector_reports_rejected_total",
-        "counter",
-        "MQTT messages rejected by the collector, by reason.",
-    ),
-    (
-        "pantau_collector_mqtt_connected",
-        "gauge",
-        "1 if the collector is connected to the MQTT broker.",
-    ),
-    ("pantau_collector_stations", "gauge", "Stations known to the collector, by state."),
-    (
-        "pantau_collector_sequence_gaps_total",
-        "counter",
-        "Sequence numbers missing between consecutive live messages of a station.",
-    ),
-)
-_N: Final = len(STATION_FAMILIES)
+
+def escape_label(value: str) -> str:
+    """Escape a label value for the Prometheus text format (backslash, quote, newline)."""
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
 
 
-def _header(name: str, kind: str, text: str) -> str:
-    return f"# HELP {name} {text}\n# TYPE {name} {kind}\n"
+def label_set(view: StationView) -> str:
+    """The ``station,provinsi,kabkota,kecamatan`` labels of a station's series, escaped.
+
+    Station ids, provinsi and kabkota are validated topic segments (never need escaping).
+    """
+    return (
+        f'station="{view.station}",provinsi="{view.provinsi}",'
+        f'kabkota="{view.kabkota}",kecamatan="{escape_label(view.kecamatan)}"'
+    )
 
 
-# One function per station family (same order as STATION_FAMILIES): a batch of views -> text.
+def _header(family: Family) -> str:
+    return f"# HELP {family.name} {family.help}\n# TYPE {family.name} {family.kind}\n"
+
+
+# One function per station family: a batch of views and their label sets -> the family's text.
 Views = Sequence[StationView]
+Labels = Sequence[str]
+FamilyText = Callable[[Views, Labels, float, float], str]
 
 
-def _up(views: Views, now: float, stale: float) -> str:
+def _up(views: Views, labels: Labels, now: float, stale: float) -> str:
     return "".join(
         [
-            f"pantau_station_up{{{v.labels}}} {1 if station_status(v, now, stale) == 'up' else 0}\n"
-            for v in views
+            f"pantau_station_up{{{ls}}} {1 if station_status(v, now, stale) == 'up' else 0}\n"
+            for v, ls in zip(views, labels, strict=True)
         ]
     )
 
 
-def _last_report(views: Views, _now: float, _stale: float) -> str:
+def _last_report(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     return "".join(
         [
-            f"pantau_station_last_report_timestamp_seconds{{{v.labels}}} {v.state_rx!r}\n"
-            for v in views
+            f"pantau_station_last_report_timestamp_seconds{{{ls}}} {v.state_rx!r}\n"
+            for v, ls in zip(views, labels, strict=True)
             if v.report is not None
         ]
     )
 
 
-def _info(views: Views, _now: float, _stale: float) -> str:
+def _info(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     return "".join(
         [
-            f'pantau_station_info{{{v.labels},agent_version="{escape_label(r.agent_version)}",'
+            f'pantau_station_info{{{ls},agent_version="{escape_label(r.agent_version)}",'
             f'os="{escape_label(r.os)}",inventory="{"yes" if v.inventory else "no"}"}} 1\n'
             if (r := v.report) is not None
-            else f'pantau_station_info{{{v.labels},agent_version="",os="",'
+            else f'pantau_station_info{{{ls},agent_version="",os="",'
             f'inventory="{"yes" if v.inventory else "no"}"}} 1\n'
-            for v in views
+            for v, ls in zip(views, labels, strict=True)
         ]
     )
 
 
-def _present(views: Views, _now: float, _stale: float) -> str:
+def _present(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     return "".join(
         [
-            f'pantau_peripheral_present{{{v.labels},device_class="{p.device_class}"}}'
+            f'pantau_peripheral_present{{{ls},device_class="{p.device_class}"}}'
             f" {1 if p.present else 0}\n"
-            for v in views
+            for v, ls in zip(views, labels, strict=True)
             if v.report is not None
             for p in v.presence
         ]
     )
 
 
-def _change(views: Views, _now: float, _stale: float) -> str:
+def _change(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     return "".join(
         [
             f"pantau_peripheral_last_change_timestamp_seconds"
-            f'{{{v.labels},device_class="{p.device_class}"}} {p.since!r}\n'
-            for v in views
+            f'{{{ls},device_class="{p.device_class}"}} {p.since!r}\n'
+            for v, ls in zip(views, labels, strict=True)
             if v.report is not None
             for p in v.presence
         ]
     )
 
 
-def _login_up(views: Views, _now: float, _stale: float) -> str:
+def _login_up(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     return "".join(
         [
-            f'pantau_login_up{{{v.labels},target="{escape_label(t)}"}} {1 if ok else 0}\n'
-            for v in views
+            f'pantau_login_up{{{ls},target="{escape_label(t)}"}} {1 if ok else 0}\n'
+            for v, ls in zip(views, labels, strict=True)
             if (r := v.report) is not None
             for t, ok, _, _ in r.probes
         ]
     )
 
 
-def _login_duration(views: Views, _now: float, _stale: float) -> str:
+def _login_duration(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     return "".join(
         [
-            f'pantau_login_probe_duration_seconds{{{v.labels},target="{escape_label(t)}"}} {d!r}\n'
-            for v in views
+            f'pantau_login_probe_duration_seconds{{{ls},target="{escape_label(t)}"}} {d!r}\n'
+            for v, ls in zip(views, labels, strict=True)
             if (r := v.report) is not None
             for t, _, d, _ in r.probes
         ]
     )
 
 
-def _login_info(views: Views, _now: float, _stale: float) -> str:
+def _login_info(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     return "".join(
         [
-            f'pantau_login_probe_info{{{v.labels},target="{escape_label(t)}",reason="{why}"}} 1\n'
-            for v in views
+            f'pantau_login_probe_info{{{ls},target="{escape_label(t)}",reason="{why}"}} 1\n'
+            for v, ls in zip(views, labels, strict=True)
             if (r := v.report) is not None
             for t, _, _, why in r.probes
         ]
     )
 
 
-def _host(index: int, name: str) -> Callable[[Views, float, float], str]:
-    def family(views: Views, _now: float, _stale: float) -> str:
+def _host(index: int, family: Family) -> FamilyText:
+    name = family.name
+
+    def text(views: Views, labels: Labels, _now: float, _stale: float) -> str:
         return "".join(
             [
-                f"{name}{{{v.labels}}} {h[index]!r}\n"
-                for v in views
+                f"{name}{{{ls}}} {h[index]!r}\n"
+                for v, ls in zip(views, labels, strict=True)
                 if (r := v.report) is not None and (h := r.host) is not None
             ]
         )
 
-    return family
+    return text
 
 
-def _disk(index: int, name: str) -> Callable[[Views, float, float], str]:
-    def family(views: Views, _now: float, _stale: float) -> str:
+def _disk(index: int, family: Family) -> FamilyText:
+    name = family.name
+
+    def text(views: Views, labels: Labels, _now: float, _stale: float) -> str:
         return "".join(
             [
-                f'{name}{{{v.labels},mount="{escape_label(d[0])}"}} {d[index]}\n'
-                for v in views
+                f'{name}{{{ls},mount="{escape_label(d[0])}"}} {d[index]}\n'
+                for v, ls in zip(views, labels, strict=True)
                 if (r := v.report) is not None
                 for d in r.disks
             ]
         )
 
-    return family
+    return text
 
 
-def _skew(views: Views, _now: float, _stale: float) -> str:
+def _skew(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     return "".join(
         [
-            f"pantau_host_clock_skew_seconds{{{v.labels}}} {r.ts - v.state_rx!r}\n"
-            for v in views
+            f"pantau_host_clock_skew_seconds{{{ls}}} {r.ts - v.state_rx!r}\n"
+            for v, ls in zip(views, labels, strict=True)
             if (r := v.report) is not None
         ]
     )
 
 
-def _events(views: Views, _now: float, _stale: float) -> str:
+def _events(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     return "".join(
         [
-            f'pantau_station_events_total{{{v.labels},kind="{k}"}} {n}\n'
-            for v in views
+            f'pantau_station_events_total{{{ls},kind="{k}"}} {n}\n'
+            for v, ls in zip(views, labels, strict=True)
             for k, n in v.events
         ]
     )
 
 
-_FAMILY_TEXT: Final[tuple[Callable[[Views, float, float], str], ...]] = (
-    _up,
-    _last_report,
-    _info,
-    _present,
-    _change,
-    _login_up,
-    _login_duration,
-    _login_info,
-    _host(0, "pantau_host_cpu_usage_ratio"),
-    _host(1, "pantau_host_memory_available_bytes"),
-    _host(2, "pantau_host_memory_total_bytes"),
-    _disk(1, "pantau_host_disk_free_bytes"),
-    _disk(2, "pantau_host_disk_size_bytes"),
-    _host(3, "pantau_host_boot_timestamp_seconds"),
-    _skew,
-    _events,
-)
+#: How each per-station family of the table (pantau.contract.metrics) is rendered.
+FAMILY_TEXT: Final[dict[Family, FamilyText]] = {
+    metrics.STATION_UP: _up,
+    metrics.STATION_LAST_REPORT: _last_report,
+    metrics.STATION_INFO: _info,
+    metrics.PERIPHERAL_PRESENT: _present,
+    metrics.PERIPHERAL_LAST_CHANGE: _change,
+    metrics.LOGIN_UP: _login_up,
+    metrics.LOGIN_DURATION: _login_duration,
+    metrics.LOGIN_PROBE_INFO: _login_info,
+    metrics.HOST_CPU: _host(0, metrics.HOST_CPU),
+    metrics.HOST_MEM_AVAILABLE: _host(1, metrics.HOST_MEM_AVAILABLE),
+    metrics.HOST_MEM_TOTAL: _host(2, metrics.HOST_MEM_TOTAL),
+    metrics.HOST_DISK_FREE: _disk(1, metrics.HOST_DISK_FREE),
+    metrics.HOST_DISK_SIZE: _disk(2, metrics.HOST_DISK_SIZE),
+    metrics.HOST_BOOT: _host(3, metrics.HOST_BOOT),
+    metrics.HOST_CLOCK_SKEW: _skew,
+    metrics.STATION_EVENTS: _events,
+}
 #: Stations rendered per piece: bounds the memory of one piece to ~1-2 MB.
 BATCH: Final = 1000
 
 
-def collector_text(snapshot: Snapshot) -> str:
-    """The collector's own health families."""
+def _collector_series(snapshot: Snapshot) -> dict[Family, list[tuple[str, int]]]:
+    """The collector's own families: ``(label set, value)`` per series."""
     counts = dict.fromkeys(STATION_STATUSES, 0)
     now, stale = snapshot.now, snapshot.stale_after_intervals
     for view in snapshot.stations:
         counts[station_status(view, now, stale)] += 1
-    (rx, rej, conn, stations, gaps) = COLLECTOR_FAMILIES
-    parts = [_header(*rx), f"{rx[0]} {snapshot.received_total}\n", _header(*rej)]
-    parts.extend(
-        f'{rej[0]}{{reason="{reason}"}} {snapshot.rejected.get(reason, 0)}\n'
-        for reason in REJECT_REASONS
-    )
-    parts.append(_header(*conn))
-    parts.append(f"{conn[0]} {1 if snapshot.mqtt_connected else 0}\n")
-    parts.append(_header(*stations))
-    parts.extend(f'{stations[0]}{{state="{s}"}} {counts[s]}\n' for s in STATION_STATUSES)
-    parts.append(_header(*gaps))
-    parts.append(f"{gaps[0]} {snapshot.seq_gaps_total}\n")
+    return {
+        metrics.COLLECTOR_REPORTS: [("", snapshot.received_total)],
+        metrics.COLLECTOR_REJECTED: [
+            (f'reason="{reason}"', snapshot.rejected.get(reason, 0)) for reason in REJECT_REASONS
+        ],
+        metrics.COLLECTOR_MQTT: [("", 1 if snapshot.mqtt_connected else 0)],
+        metrics.COLLECTOR_STATIONS: [(f'state="{s}"', counts[s]) for s in STATION_STATUSES],
+        metrics.COLLECTOR_SEQUENCE_GAPS: [("", snapshot.seq_gaps_total)],
+    }
+
+
+def collector_text(snapshot: Snapshot) -> str:
+    """The collector's own health families."""
+    parts = []
+    for family, series in _collector_series(snapshot).items():
+        parts.append(_header(family))
+        parts.extend(
+            f"{family.name}{{{ls}}} {value}\n" if ls else f"{family.name} {value}\n"
+            for ls, value in series
+        )
     return "".join(parts)
 
 
@@ -308,13 +268,18 @@ class Renderer:
         """The page in pieces of at most one family each (stream them, or join them)."""
         views = snapshot.stations
         now, stale = snapshot.now, snapshot.stale_after_intervals
-        for (name, kind, text), family in zip(STATION_FAMILIES, _FAMILY_TEXT, strict=True):
-            header = _header(name, kind, text).encode()
-            if family is _up:
+        batches = [
+            (views[start : start + BATCH], [label_set(v) for v in views[start : start + BATCH]])
+            for start in range(0, len(views), BATCH)
+        ]
+        for family in metrics.STATION_FAMILIES:
+            text = FAMILY_TEXT[family]
+            header = _header(family).encode()
+            if family is metrics.STATION_UP:
                 yield header
                 header = b""
-            for start in range(0, len(views), BATCH):
-                body = family(views[start : start + BATCH], now, stale)
+            for batch, labels in batches:
+                body = text(batch, labels, now, stale)
                 if body:
                     if header:
                         yield header

@@ -4,7 +4,7 @@
 mutated) whenever a message changes it, so :meth:`Fleet.snapshot` only copies a list of
 references under the lock and renderers read the views without holding it.
 
-Rules (DESIGN.md, wire contract v1):
+Rules (wire contract v1):
 
 - Region labels come from the inventory when the station is in it, else from the topic
   (provinsi, kabkota) and the report (kecamatan).
@@ -121,8 +121,6 @@ class StationView(NamedTuple):
     inventory: bool
     #: Device classes the inventory expects (empty for stations not in the inventory).
     expected: tuple[str, ...]
-    #: The escaped ``station,provinsi,kabkota,kecamatan`` label set of its series.
-    labels: str
     report: Report | None = None
     #: Collector clock when the last state arrived (0.0: never).
     state_rx: float = 0.0
@@ -137,20 +135,6 @@ class StationView(NamedTuple):
     events: tuple[tuple[str, int], ...] = ()
     seq_gaps: int = 0
     session: str = ""
-
-
-def escape_label(value: str) -> str:
-    """Escape a label value for the Prometheus text format (backslash, quote, newline)."""
-    if "\\" in value or '"' in value or "\n" in value:
-        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return value
-
-
-def label_set(station: str, provinsi: str, kabkota: str, kecamatan: str) -> str:
-    return (
-        f'station="{station}",provinsi="{provinsi}",'
-        f'kabkota="{kabkota}",kecamatan="{escape_label(kecamatan)}"'
-    )
 
 
 def _unique(items: tuple[_T, ...], key: Callable[[_T], str]) -> tuple[_T, ...]:
@@ -331,7 +315,6 @@ class Fleet:
                     kecamatan=entry.kecamatan,
                     inventory=True,
                     expected=entry.device_classes,
-                    labels=label_set(entry.station, entry.provinsi, entry.kabkota, entry.kecamatan),
                 )
             )
         #: Device classes that may become label values (bounded by config + inventory).
@@ -413,7 +396,6 @@ class Fleet:
                 kecamatan="",
                 inventory=False,
                 expected=(),
-                labels=label_set(topic.station, topic.provinsi, topic.kabkota, ""),
                 last_seen=now,
             )
         )
@@ -494,10 +476,9 @@ class Fleet:
         else:
             presence = self._presence(view, msg, now)
             track.periph_hash = periph_hash
-        kecamatan, labels = view.kecamatan, view.labels
+        kecamatan = view.kecamatan
         if not view.inventory and msg.kecamatan != kecamatan:
             kecamatan = sys.intern(msg.kecamatan)
-            labels = label_set(view.station, view.provinsi, view.kabkota, kecamatan)
         track.view = view._replace(
             report=report,
             state_rx=now,
@@ -506,7 +487,6 @@ class Fleet:
             offline_reason=reason,
             presence=presence,
             kecamatan=kecamatan,
-            labels=labels,
             seq_gaps=view.seq_gaps + gap,
             session=msg.session,
         )

@@ -15,24 +15,23 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from pantau.collector.exposition import COLLECTOR_FAMILIES, STATION_FAMILIES
 from pantau.collector.fleet import (
     REJECT_REASONS,
     Snapshot,
     clock_skew,
     station_status,
 )
+from pantau.contract import metrics
+from pantau.contract.metrics import Family
 from pantau.contract.vocabulary import STATION_STATUSES
 
-BASE = ["station", "provinsi", "kabkota", "kecamatan"]
 
-
-def _family(
-    name: str, kind: str, text: str, extra: list[str]
-) -> GaugeMetricFamily | CounterMetricFamily:
-    if kind == "counter":
-        return CounterMetricFamily(name.removesuffix("_total"), text, labels=[*BASE, *extra])
-    return GaugeMetricFamily(name, text, labels=[*BASE, *extra])
+def _family(family: Family, value: float | None = None) -> GaugeMetricFamily | CounterMetricFamily:
+    """A prometheus-client family with the table's name, help and labels (or a single value)."""
+    labels = list(family.labels) if value is None else None
+    if family.kind == "counter":
+        return CounterMetricFamily(family.base_name, family.help, value=value, labels=labels)
+    return GaugeMetricFamily(family.name, family.help, value=value, labels=labels)
 
 
 class FleetCollector(Collector):
@@ -43,18 +42,7 @@ class FleetCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         snap = self._snapshot_fn()
-        extra = {
-            "pantau_station_info": ["agent_version", "os", "inventory"],
-            "pantau_peripheral_present": ["device_class"],
-            "pantau_peripheral_last_change_timestamp_seconds": ["device_class"],
-            "pantau_login_up": ["target"],
-            "pantau_login_probe_duration_seconds": ["target"],
-            "pantau_login_probe_info": ["target", "reason"],
-            "pantau_host_disk_free_bytes": ["mount"],
-            "pantau_host_disk_size_bytes": ["mount"],
-            "pantau_station_events_total": ["kind"],
-        }
-        fam = {n: _family(n, k, t, extra.get(n, [])) for n, k, t in STATION_FAMILIES}
+        fam = {f.name: _family(f) for f in metrics.STATION_FAMILIES}
         for view in snap.stations:
             base = [view.station, view.provinsi, view.kabkota, view.kecamatan]
             status = station_status(view, snap.now, snap.stale_after_intervals)
@@ -90,28 +78,27 @@ class FleetCollector(Collector):
                 fam["pantau_host_clock_skew_seconds"].add_metric(base, skew)
             for kind, count in view.events:
                 fam["pantau_station_events_total"].add_metric([*base, kind], count)
-        for name, _, _ in STATION_FAMILIES:
-            if fam[name].samples or name == "pantau_station_up":
-                yield fam[name]
+        for f in metrics.STATION_FAMILIES:
+            if fam[f.name].samples or f is metrics.STATION_UP:
+                yield fam[f.name]
         yield from _collector_families(snap)
 
 
 def _collector_families(snap: Snapshot) -> Iterator[Metric]:
-    rx, rej, conn, stations, gaps = COLLECTOR_FAMILIES
-    yield CounterMetricFamily(rx[0].removesuffix("_total"), rx[2], value=snap.received_total)
-    rejected = CounterMetricFamily(rej[0].removesuffix("_total"), rej[2], labels=["reason"])
+    yield _family(metrics.COLLECTOR_REPORTS, value=snap.received_total)
+    rejected = _family(metrics.COLLECTOR_REJECTED)
     for reason in REJECT_REASONS:
         rejected.add_metric([reason], snap.rejected.get(reason, 0))
     yield rejected
-    yield GaugeMetricFamily(conn[0], conn[2], value=1 if snap.mqtt_connected else 0)
+    yield _family(metrics.COLLECTOR_MQTT, value=1 if snap.mqtt_connected else 0)
     counts = dict.fromkeys(STATION_STATUSES, 0)
     for view in snap.stations:
         counts[station_status(view, snap.now, snap.stale_after_intervals)] += 1
-    by_state = GaugeMetricFamily(stations[0], stations[2], labels=["state"])
+    by_state = _family(metrics.COLLECTOR_STATIONS)
     for state in STATION_STATUSES:
         by_state.add_metric([state], counts[state])
     yield by_state
-    yield CounterMetricFamily(gaps[0].removesuffix("_total"), gaps[2], value=snap.seq_gaps_total)
+    yield _family(metrics.COLLECTOR_SEQUENCE_GAPS, value=snap.seq_gaps_total)
 
 
 def reference_render(snapshot: Snapshot) -> bytes:

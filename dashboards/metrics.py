@@ -1,47 +1,49 @@
-"""Names from the metrics contract (docs/collector.md) that dashboards and alerts are built from.
+"""Metric and label names the dashboards and alerts are built from.
 
-One place for every metric and label name the generated artifacts use, so that a contract change
-is one edit here (and the tests that run every query against a real Prometheus catch the rest).
+They derive from the one metric-family table, :mod:`pantau.contract.metrics` (names, labels,
+help and types are declared there only); a contract change is one edit there, and the tests that
+run every query against a real Prometheus catch the rest.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from pantau.contract import metrics as _fam
 from pantau.contract import vocabulary
 
 # --------------------------------------------------------------------------- per-station series
-STATION_UP: Final = "pantau_station_up"
-STATION_LAST_REPORT: Final = "pantau_station_last_report_timestamp_seconds"
-STATION_INFO: Final = "pantau_station_info"
-PERIPHERAL_PRESENT: Final = "pantau_peripheral_present"
-PERIPHERAL_LAST_CHANGE: Final = "pantau_peripheral_last_change_timestamp_seconds"
-LOGIN_UP: Final = "pantau_login_up"
-LOGIN_DURATION: Final = "pantau_login_probe_duration_seconds"
-#: ``{target, reason}``, always 1: why the last probe failed (or ``ok``).
-LOGIN_PROBE_INFO: Final = "pantau_login_probe_info"
-HOST_CPU: Final = "pantau_host_cpu_usage_ratio"
-HOST_MEM_AVAILABLE: Final = "pantau_host_memory_available_bytes"
-HOST_MEM_TOTAL: Final = "pantau_host_memory_total_bytes"
-HOST_DISK_FREE: Final = "pantau_host_disk_free_bytes"
-HOST_DISK_SIZE: Final = "pantau_host_disk_size_bytes"
-HOST_BOOT: Final = "pantau_host_boot_timestamp_seconds"
-HOST_CLOCK_SKEW: Final = "pantau_host_clock_skew_seconds"
-STATION_EVENTS: Final = "pantau_station_events_total"
+STATION_UP: Final = _fam.STATION_UP.name
+STATION_LAST_REPORT: Final = _fam.STATION_LAST_REPORT.name
+STATION_INFO: Final = _fam.STATION_INFO.name
+PERIPHERAL_PRESENT: Final = _fam.PERIPHERAL_PRESENT.name
+PERIPHERAL_LAST_CHANGE: Final = _fam.PERIPHERAL_LAST_CHANGE.name
+LOGIN_UP: Final = _fam.LOGIN_UP.name
+LOGIN_DURATION: Final = _fam.LOGIN_DURATION.name
+LOGIN_PROBE_INFO: Final = _fam.LOGIN_PROBE_INFO.name
+HOST_CPU: Final = _fam.HOST_CPU.name
+HOST_MEM_AVAILABLE: Final = _fam.HOST_MEM_AVAILABLE.name
+HOST_MEM_TOTAL: Final = _fam.HOST_MEM_TOTAL.name
+HOST_DISK_FREE: Final = _fam.HOST_DISK_FREE.name
+HOST_DISK_SIZE: Final = _fam.HOST_DISK_SIZE.name
+HOST_BOOT: Final = _fam.HOST_BOOT.name
+HOST_CLOCK_SKEW: Final = _fam.HOST_CLOCK_SKEW.name
+STATION_EVENTS: Final = _fam.STATION_EVENTS.name
 
 # --------------------------------------------------------------------------- collector health
-COLLECTOR_REPORTS: Final = "pantau_collector_reports_received_total"
-COLLECTOR_REJECTED: Final = "pantau_collector_reports_rejected_total"
-COLLECTOR_MQTT: Final = "pantau_collector_mqtt_connected"
-COLLECTOR_STATIONS: Final = "pantau_collector_stations"
+COLLECTOR_REPORTS: Final = _fam.COLLECTOR_REPORTS.name
+COLLECTOR_REJECTED: Final = _fam.COLLECTOR_REJECTED.name
+COLLECTOR_MQTT: Final = _fam.COLLECTOR_MQTT.name
+COLLECTOR_STATIONS: Final = _fam.COLLECTOR_STATIONS.name
+COLLECTOR_SEQUENCE_GAPS: Final = _fam.COLLECTOR_SEQUENCE_GAPS.name
 
 #: Prometheus job name the collector is scraped under (deploy/prometheus/prometheus.yml).
 COLLECTOR_JOB: Final = "pantau-collector"
 
 # --------------------------------------------------------------------------- labels
-#: Labels every per-station series carries, outermost region first.
-REGION_LABELS: Final = ("provinsi", "kabkota", "kecamatan")
-STATION_LABELS: Final = ("station", *REGION_LABELS)
+#: Labels every per-station series carries.
+REGION_LABELS: Final = _fam.REGION_LABELS
+STATION_LABELS: Final = _fam.STATION_LABELS
 
 #: Known device classes with their names in Bahasa Indonesia and English (the one table in
 #: :mod:`pantau.contract.vocabulary`). The collector may export other (configured) classes;

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pantau.collector.exposition import COLLECTOR_FAMILIES, STATION_FAMILIES, Renderer
+from pantau.collector.exposition import FAMILY_TEXT, Renderer
 from pantau.collector.fleet import Fleet, Snapshot
 from pantau.collector.reference import reference_render
 from pantau.collector.synthetic import make_inventory, make_state, state_topic
-from pantau.contract import wire
+from pantau.contract import metrics, wire
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "wire"
 T0 = 1_790_000_000.0
@@ -90,9 +90,12 @@ def test_fast_rendering_parses_to_the_same_families_as_prometheus_client() -> No
     ref = reference_render(snap).decode()
     assert families(fast) == families(ref)
     names = [m.name for m in families(fast)]  # type: ignore[attr-defined]
-    expected = [n.removesuffix("_total") for n, _, _ in (*STATION_FAMILIES, *COLLECTOR_FAMILIES)]
-    assert names == expected  # every family of the contract is exercised
+    assert names == [f.base_name for f in metrics.FAMILIES]  # every family of the table exercised
     assert "process_cpu_seconds_total" in fast
+
+
+def test_every_station_family_of_the_table_has_exactly_one_renderer() -> None:
+    assert list(FAMILY_TEXT) == list(metrics.STATION_FAMILIES)
 
 
 def test_escaped_label_values_round_trip() -> None:
