@@ -24,6 +24,7 @@ from pantau.agent.config import (
     warnings,
 )
 from pantau.agent.errors import AgentError
+from pantau.contract.config import configure_logging
 
 if TYPE_CHECKING:
     import argparse
@@ -132,11 +133,7 @@ def _quiet() -> logging.Logger:
 def _run(cfg: AgentConfig, source: str) -> int:
     from pantau.agent.service import build_agent
 
-    logging.basicConfig(
-        level=cfg.log.level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(cfg.log)
     log = logging.getLogger("agent")
     for warning in warnings(cfg):
         log.warning("%s", warning)

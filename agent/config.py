@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from pantau.contract import config as base
-from pantau.contract.config import ConfigError
+from pantau.contract.config import ConfigError, LogSettings
 from pantau.contract.vocabulary import DEVICE_CLASS_PATTERN, MAX_DEVICE_CLASSES
 from pantau.contract.wire import SEGMENT_PATTERN
 
@@ -177,10 +177,6 @@ class HostSettings(_Section, frozen=True):
     disks: tuple[Annotated[str, msgspec.Meta(min_length=1, max_length=128)], ...] = ()
 
 
-class LogSettings(_Section, frozen=True):
-    level: Literal["debug", "info", "warning", "error"] = "info"
-
-
 class AgentConfig(_Section, frozen=True):
     """The whole agent config file."""
 
@@ -223,7 +219,8 @@ def split_host_port(target: str) -> tuple[str, int]:
     return host, port
 
 
-def _check(cfg: AgentConfig, source: str) -> None:
+def check(cfg: AgentConfig, source: str) -> None:
+    """Step ``check`` of the config pipeline: what types cannot say."""
     classes = cfg.device_classes
     if len(classes) > MAX_DEVICE_CLASSES:
         raise ConfigError(
@@ -270,15 +267,10 @@ def _check(cfg: AgentConfig, source: str) -> None:
         raise ConfigError(source, "mqtt.reconnect_min_s", "must not exceed mqtt.reconnect_max_s")
 
 
-def _resolve(path: str, base_dir: Path) -> str:
-    if not path:
-        return path
-    p = Path(os.path.expandvars(path)).expanduser()
-    return str(p if p.is_absolute() else base_dir / p)
-
-
-def _resolve_paths(cfg: AgentConfig, base_dir: Path) -> AgentConfig:
+def resolve_paths(cfg: AgentConfig, base_dir: Path) -> AgentConfig:
+    """Step ``resolve_paths``: every file setting through :func:`~pantau.contract.config.expand_path`."""
     rep = msgspec.structs.replace
+    _resolve = base.expand_path
     return rep(
         cfg,
         mqtt=rep(
@@ -303,13 +295,7 @@ def convert_config(
     ``check_files=True``: also load the files the config names (:func:`file_errors`); off by
     default because a config built as data is often meant for another machine (provisioning).
     """
-    cfg = base.convert(data, AgentConfig, source)
-    _check(cfg, source)
-    if base_dir is not None:
-        cfg = _resolve_paths(cfg, base_dir)
-    if check_files:
-        _raise_first(file_errors(cfg, source))
-    return cfg
+    return PIPELINE.from_data(data, source, base_dir, check_files=check_files)
 
 
 def load_config(path: str | os.PathLike[str], *, check_files: bool = True) -> AgentConfig:
@@ -320,18 +306,7 @@ def load_config(path: str | os.PathLike[str], *, check_files: bool = True) -> Ag
     ``check_files=False`` skips that (a config for another machine; ``pantau-agent check``,
     which reports such files as problems instead).
     """
-    cfg = base.load(path, AgentConfig)
-    source = os.fspath(path)
-    _check(cfg, source)
-    cfg = _resolve_paths(cfg, Path(source).resolve().parent)
-    if check_files:
-        _raise_first(file_errors(cfg, source))
-    return cfg
-
-
-def _raise_first(errors: list[ConfigError]) -> None:
-    if errors:
-        raise errors[0]
+    return PIPELINE.load(path, check_files=check_files)
 
 
 def _ca_error(path: str, source: str, key: str) -> ConfigError | None:
@@ -354,7 +329,7 @@ def uses_systemd_credential(path: str) -> bool:
 
 
 def file_errors(cfg: AgentConfig, source: str) -> list[ConfigError]:
-    """Every file the config names that cannot be used, one :class:`ConfigError` each.
+    """Step ``file_errors``: every file the config names that cannot be used, one error each.
 
     CA bundles (``mqtt.ca_file`` with TLS on, ``probes[i].ca_file`` of tls/https probes) are
     loaded as the connection will load them; the password file is read (not kept).
@@ -383,6 +358,10 @@ def file_errors(cfg: AgentConfig, source: str) -> list[ConfigError]:
             err = _ca_error(probe.ca_file, source, key)
             out += [err] if err else []
     return out
+
+
+#: read -> convert -> check -> resolve_paths -> file_errors (:class:`pantau.contract.config.Pipeline`).
+PIPELINE: Final = base.Pipeline(AgentConfig, check, resolve_paths, file_errors)
 
 
 def warnings(cfg: AgentConfig) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import signal
 import sys
 import threading
@@ -16,7 +15,7 @@ from types import FrameType
 
 from pantau.collector import config as cconfig
 from pantau.collector.errors import StartupError
-from pantau.contract.config import ConfigError
+from pantau.contract.config import ConfigError, configure_logging
 from pantau.contract.inventory import InventoryError
 
 
@@ -49,10 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     from pantau.collector.service import Collector
 
     cfg = _load(args.config)
-    logging.basicConfig(
-        level=(args.log_level or cfg.log_level).upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(cfg.log, args.log_level or cfg.log_level or None)
     collector = Collector(cfg, source=args.config or "<defaults>")
     stop = threading.Event()
 

@@ -19,6 +19,7 @@ import msgspec
 from pantau.collector.errors import SettingsError
 from pantau.contract import config as pconfig
 from pantau.contract import credentials
+from pantau.contract.config import ConfigError, LogSettings
 from pantau.contract.vocabulary import DEVICE_CLASS_PATTERN, DEVICE_CLASSES, MAX_DEVICE_CLASSES
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
@@ -91,7 +92,9 @@ class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mqtt: MqttConfig = MqttConfig()
     http: HttpConfig = HttpConfig()
     fleet: FleetConfig = FleetConfig()
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log: LogSettings = LogSettings()
+    #: The old name of ``log.level`` (still read; empty: not set). Set one, not both.
+    log_level: Literal["", "debug", "info", "warning", "error"] = ""
 
 
 # --------------------------------------------------------------------------- passwords
@@ -126,16 +129,10 @@ def _valid_filter(topic: str) -> str | None:
     return None
 
 
-def _resolve(base: Path, value: str) -> str:
-    if not value:
-        return value
-    path = Path(value)
-    return os.fspath(path if path.is_absolute() else base / path)
-
-
-def _require_file(source: str, key: str, value: str) -> None:
+def _missing_file(source: str, key: str, value: str) -> SettingsError | None:
     if value and not Path(value).is_file():
-        raise SettingsError(source, key, f"file {value} not found")
+        return SettingsError(source, key, f"file {value} not found")
+    return None
 
 
 def _ssl_detail(exc: OSError | ValueError) -> str:
@@ -188,10 +185,11 @@ def _check_tls_files(
         ) from None
 
 
-def validate(cfg: CollectorConfig, source: str, base: Path | None = None) -> CollectorConfig:
-    """Cross-field checks and path resolution; raises :class:`SettingsError` naming the key."""
-    base = base if base is not None else Path.cwd()
+def check(cfg: CollectorConfig, source: str) -> None:
+    """Step ``check`` of the config pipeline: cross-field rules; raises :class:`SettingsError`."""
     mqtt, http, fleet = cfg.mqtt, cfg.http, cfg.fleet
+    if cfg.log_level and cfg.log != LogSettings():
+        raise SettingsError(source, "log_level", "set log.level only (log_level is its old name)")
     for i, topic in enumerate(mqtt.topics):
         why = _valid_filter(topic)
         if why:
@@ -231,55 +229,85 @@ def validate(cfg: CollectorConfig, source: str, base: Path | None = None) -> Col
     if len(set(fleet.device_classes)) != len(fleet.device_classes):
         raise SettingsError(source, "fleet.device_classes", "a device class is listed twice")
 
-    mqtt = msgspec.structs.replace(
-        mqtt,
-        password_file=_resolve(base, mqtt.password_file),
-        ca_file=_resolve(base, mqtt.ca_file),
-        cert_file=_resolve(base, mqtt.cert_file),
-        key_file=_resolve(base, mqtt.key_file),
+
+def resolve_paths(cfg: CollectorConfig, base_dir: Path) -> CollectorConfig:
+    """Step ``resolve_paths``: every file setting through :func:`~pantau.contract.config.expand_path`."""
+    rep, path = msgspec.structs.replace, pconfig.expand_path
+    mqtt, http = cfg.mqtt, cfg.http
+    return rep(
+        cfg,
+        mqtt=rep(
+            mqtt,
+            password_file=path(mqtt.password_file, base_dir),
+            ca_file=path(mqtt.ca_file, base_dir),
+            cert_file=path(mqtt.cert_file, base_dir),
+            key_file=path(mqtt.key_file, base_dir),
+        ),
+        http=rep(
+            http,
+            tls_cert_file=path(http.tls_cert_file, base_dir),
+            tls_key_file=path(http.tls_key_file, base_dir),
+            basic_auth_password_file=path(http.basic_auth_password_file, base_dir),
+        ),
+        fleet=rep(cfg.fleet, inventory=path(cfg.fleet.inventory, base_dir)),
     )
-    http = msgspec.structs.replace(
-        http,
-        tls_cert_file=_resolve(base, http.tls_cert_file),
-        tls_key_file=_resolve(base, http.tls_key_file),
-        basic_auth_password_file=_resolve(base, http.basic_auth_password_file),
-    )
-    fleet = msgspec.structs.replace(fleet, inventory=_resolve(base, fleet.inventory))
-    for key, value in (
-        ("mqtt.password_file", mqtt.password_file),
-        ("mqtt.ca_file", mqtt.ca_file),
-        ("mqtt.cert_file", mqtt.cert_file),
-        ("mqtt.key_file", mqtt.key_file),
-        ("http.tls_cert_file", http.tls_cert_file),
-        ("http.tls_key_file", http.tls_key_file),
-        ("http.basic_auth_password_file", http.basic_auth_password_file),
-        ("fleet.inventory", fleet.inventory),
-    ):
-        _require_file(source, key, value)
-    if mqtt.tls:
-        _check_tls_files(
-            source,
+
+
+def file_errors(cfg: CollectorConfig, source: str) -> list[ConfigError]:
+    """Step ``file_errors``: missing files, then certificates and keys that do not load."""
+    mqtt, http, fleet = cfg.mqtt, cfg.http, cfg.fleet
+    missing = [
+        err
+        for key, value in (
+            ("mqtt.password_file", mqtt.password_file),
             ("mqtt.ca_file", mqtt.ca_file),
             ("mqtt.cert_file", mqtt.cert_file),
             ("mqtt.key_file", mqtt.key_file),
-            server=False,
+            ("http.tls_cert_file", http.tls_cert_file),
+            ("http.tls_key_file", http.tls_key_file),
+            ("http.basic_auth_password_file", http.basic_auth_password_file),
+            ("fleet.inventory", fleet.inventory),
         )
-    _check_tls_files(
-        source,
-        ("", ""),
-        ("http.tls_cert_file", http.tls_cert_file),
-        ("http.tls_key_file", http.tls_key_file),
-        server=True,
-    )
-    return msgspec.structs.replace(cfg, mqtt=mqtt, http=http, fleet=fleet)
+        if (err := _missing_file(source, key, value))
+    ]
+    if missing:  # the certificate checks below would only repeat these
+        return list(missing)
+    try:
+        if mqtt.tls:
+            _check_tls_files(
+                source,
+                ("mqtt.ca_file", mqtt.ca_file),
+                ("mqtt.cert_file", mqtt.cert_file),
+                ("mqtt.key_file", mqtt.key_file),
+                server=False,
+            )
+        _check_tls_files(
+            source,
+            ("", ""),
+            ("http.tls_cert_file", http.tls_cert_file),
+            ("http.tls_key_file", http.tls_key_file),
+            server=True,
+        )
+    except SettingsError as exc:
+        return [exc]
+    return []
+
+
+#: read -> convert -> check -> resolve_paths -> file_errors (:class:`pantau.contract.config.Pipeline`).
+PIPELINE: Final = pconfig.Pipeline(CollectorConfig, check, resolve_paths, file_errors)
+
+
+def validate(cfg: CollectorConfig, source: str, base: Path | None = None) -> CollectorConfig:
+    """Steps check, resolve_paths and file_errors on a converted config (paths relative to
+    ``base``, default the working directory); raises :class:`SettingsError` naming the key."""
+    return PIPELINE.finish(cfg, source, base if base is not None else Path.cwd())
 
 
 def load(path: str | os.PathLike[str]) -> CollectorConfig:
     """Read, validate and resolve a collector config file (raises ``ConfigError``)."""
-    cfg = pconfig.load(path, CollectorConfig)
-    return validate(cfg, os.fspath(path), Path(path).resolve().parent)
+    return PIPELINE.load(path)
 
 
 def from_dict(data: dict[str, object], source: str = "<config>") -> CollectorConfig:
     """Build a config from parsed TOML data (tests, the demo); paths relative to the cwd."""
-    return validate(pconfig.convert(data, CollectorConfig, source), source)
+    return PIPELINE.from_data(data, source, Path.cwd())
