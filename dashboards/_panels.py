@@ -9,6 +9,7 @@ import grafanalib.core as g
 
 from pantau.dashboards import DashboardsError
 from pantau.dashboards import metrics as m
+from pantau.dashboards._grafana_json import modernize
 
 #: The provisioned Prometheus datasource (deploy/grafana/provisioning/datasources).
 DATASOURCE_UID = "pantau-prometheus"
@@ -90,7 +91,14 @@ CONNECTED_MAP = value_map(
 
 def hide_columns(*names: str) -> dict[str, Any]:
     """An ``organize`` transformation hiding table columns (Time, Value, __name__, ...)."""
-    return {"id": "organize", "options": {"excludeByName": dict.fromkeys(names, True)}}
+    return {
+        "id": "organize",
+        "options": {
+            "excludeByName": dict.fromkeys(names, True),
+            "indexByName": {},
+            "renameByName": {},
+        },
+    }
 
 
 def layout(rows: Iterable[Sequence[tuple[Any, int, int]]]) -> list[Any]:
@@ -162,7 +170,7 @@ def dashboard(
         # them (ours are in fieldConfig); drop the misleading empty key.
         if panel.get("type") == "table" and panel.get("mappings") == []:
             del panel["mappings"]
-    return out
+    return modernize(out)
 
 
 def dashboard_link(title: str, uid: str, slug: str) -> dict[str, Any]:

@@ -311,7 +311,7 @@ def station_detail() -> dict[str, Any]:
         dataSource=DATASOURCE,
         targets=[target(f"changes({m.HOST_BOOT}{{{ST}}}[24h])", "A", "reboot")],
         reduceCalc="lastNotNull",
-        graphMode="area",
+        graphMode="none",
         thresholds=[{"color": GREEN, "value": None}, {"color": RED, "value": 3}],
     )
     boot = g.Stat(
@@ -340,7 +340,7 @@ def station_detail() -> dict[str, Any]:
         dataSource=DATASOURCE,
         targets=[
             target(
-                f"sum by (kind) (increase({m.STATION_EVENTS}{{{ST}}}[$__rate_interval]))",
+                f"sum by (kind) (increase({m.STATION_EVENTS}{{{ST}}}[$__interval]))",
                 "A",
                 "{{kind}}",
             )

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from pantau.dashboards import grafana_alerting, prometheus_rules, routing
 from pantau.dashboards import metrics as m
+from pantau.dashboards._grafana_json import SCRAPE_INTERVAL
 from pantau.dashboards._panels import DATASOURCE_UID
 from pantau.dashboards._yaml import dump_json, dump_yaml
 from pantau.dashboards.alerts import Alert, default_alerts
@@ -52,7 +53,7 @@ def datasources() -> dict[str, Any]:
                 "url": PROMETHEUS_URL,
                 "isDefault": True,
                 "editable": False,
-                "jsonData": {"timeInterval": "15s", "httpMethod": "POST"},
+                "jsonData": {"timeInterval": SCRAPE_INTERVAL, "httpMethod": "POST"},
             }
         ],
     }
@@ -78,7 +79,7 @@ def dashboard_provider() -> dict[str, Any]:
 
 def prometheus_config() -> dict[str, Any]:
     return {
-        "global": {"scrape_interval": "15s", "evaluation_interval": "30s"},
+        "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": "30s"},
         "rule_files": ["rules/pantau.rules.yml"],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [ALERTMANAGER_TARGET]}]}]},
         "scrape_configs": [

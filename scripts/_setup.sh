@@ -34,3 +34,8 @@ pantau_venv() {  # $1: extras, e.g. "dev"
     echo "$want" > "$stamp"
   fi
 }
+
+pantau_grafana_types() {  # Grafana's TypeScript types (npm), installed once per lock into a cache
+  command -v npm >/dev/null || pantau_apt nodejs npm
+  "$ROOT/scripts/grafana-types" install >/dev/null
+}

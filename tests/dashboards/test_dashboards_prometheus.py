@@ -111,6 +111,7 @@ def substitute(expr: str, source: Source, station: str = "") -> str:
         "station": station,
         "instance": source.target,
         "__rate_interval": "1m",
+        "__interval": "1m",
         "__range": "1h",
     }
 
