@@ -100,12 +100,18 @@ class Publisher:
         state: StateFactory,
         log: logging.Logger | None = None,
         rng: random.Random | None = None,
+        order_lock: threading.RLock | None = None,
     ) -> None:
         self.conn = conn
         self.topics = topics
         self.spool = spool
         self._status = status
         self._state = state
+        #: Shared with whoever spools events (see :meth:`_send_state`).
+        self._order = order_lock or threading.RLock()
+        #: The will of the connection being attempted: made once per connection that comes up,
+        #: not per attempt (each would take a seq the collector then misses).
+        self._will: bytes | None = None
         self.log = log or logging.getLogger("pantau.agent.publisher")
         self._log_limit = LogLimiter(self.log)  # spool errors repeat per event on a full disk
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
@@ -217,7 +223,9 @@ class Publisher:
 
         client = self._client
         try:
-            client.will_set(self.topics.status, self._status("offline", "will"), qos=1, retain=True)
+            if self._will is None:
+                self._will = self._status("offline", "will")
+            client.will_set(self.topics.status, self._will, qos=1, retain=True)
             kwargs: dict[str, Any] = {}
             if self.protocol == "5":
                 kwargs["clean_start"] = True
@@ -240,12 +248,12 @@ class Publisher:
                 self._note_error(f"no CONNACK within {self.conn.connect_timeout_s:g} s")
                 return
             if self._connected.is_set():
-                if self._want_state.is_set():
-                    self._want_state.clear()
-                    self._send_state()
                 if self._want_pump.is_set():
                     self._want_pump.clear()
                     self._pump()
+                if self._want_state.is_set():
+                    self._want_state.clear()
+                    self._send_state()
             rc = client.loop(timeout=TICK_S)
             if rc != mqtt.MQTT_ERR_SUCCESS:
                 self._connected.clear()
@@ -272,9 +280,18 @@ class Publisher:
         self.log.info("mqtt: disconnected (shutdown)")
 
     def _send_state(self) -> None:
-        payload = self._state()
-        if payload is not None:
-            self._client.publish(self.topics.state, payload, qos=1, retain=True)
+        """Send what is spooled, then stamp and publish the state, under the order lock.
+
+        Events take their seq when spooled; the state takes its seq here. Holding the lock that
+        :meth:`pantau.agent.service.Agent.emit` holds means no event can take a lower seq and
+        still be unsent when the state goes out (unless the in-flight window is full, e.g. while
+        a backlog drains; the collector tolerates such reordering for a while).
+        """
+        with self._order:
+            self._pump()
+            payload = self._state()
+            if payload is not None:
+                self._client.publish(self.topics.state, payload, qos=1, retain=True)
 
     def _pump(self) -> None:
         """Send spooled events after the last one sent, keeping at most WINDOW in flight."""
@@ -305,6 +322,7 @@ class Publisher:
                 self._note_error(f"broker refused the connection: {reason}")
                 return
             self._last_error = ""
+            self._will = None  # this connection's will is set; the next one takes a new seq
             self.connects += 1
             self.log.info("mqtt: connected to %s:%s", self.conn.host, self.conn.port)
             # Whatever paho kept from the last connection is resent from the spool instead.

@@ -149,6 +149,10 @@ class Agent:
         )
         self._seq = itertools.count(1)
         self._seq_lock = threading.Lock()
+        #: Held while an event takes its seq and enters the spool, and while the publisher sends
+        #: what is spooled and then stamps and publishes a state: seqs go out in order, so the
+        #: collector's gap count means loss, not reordering.
+        self.order_lock = threading.RLock()
         self._runner = Runner()
         self._findings: dict[str, Findings] = {}
         self._outcomes: dict[str, Outcome] = {}
@@ -167,6 +171,8 @@ class Agent:
     # ------------------------------------------------------------------ payloads
 
     def next_seq(self) -> int:
+        """The next sequence number. Only for a message that is published (or spooled to be):
+        a seq taken and never sent is a gap the collector counts as loss."""
         with self._seq_lock:
             return next(self._seq)
 
@@ -205,6 +211,12 @@ class Agent:
 
     def emit(self, kind: EventKind, subject: str = "", detail: str = "") -> None:
         """Spool an event (then the publisher sends it when it can)."""
+        with self.order_lock:
+            self._emit(kind, subject, detail)
+        if self.publisher is not None:
+            self.publisher.events_added()
+
+    def _emit(self, kind: EventKind, subject: str, detail: str) -> None:
         event = wire.Event(kind=kind, subject=subject[:64], detail=detail[:1024], **self._header())
         try:
             dropped = self.spool.append(self.topics.event, wire.encode(event))
@@ -231,8 +243,6 @@ class Agent:
             self.log_limit.log_limited(
                 logging.ERROR, "spool-append", "event %s lost: %s", kind.value, exc
             )
-        if self.publisher is not None:
-            self.publisher.events_added()
 
     def _load_baseline(self) -> Baseline:
         raw = self.spool.get(BASELINE_KEY)
@@ -305,7 +315,9 @@ class Agent:
             station=self.cfg.station.id,
             agent_version=__version__,
             session=self.session,
-            seq=self.next_seq(),
+            # Not a seq yet: most rounds' states are never published. state_payload() stamps
+            # the one that is.
+            seq=0,
             ts=self.clock.time(),
             os=self.os,
             kecamatan=self.cfg.station.kecamatan,
@@ -506,5 +518,6 @@ def build_agent(
             status=agent.status_payload,
             state=agent.state_payload,
             log=agent.log.getChild("mqtt"),
+            order_lock=agent.order_lock,
         )
     return agent

@@ -86,6 +86,10 @@ class FleetConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_unknown_stations: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 1000
     #: Stations not in the inventory are forgotten after this long without any message.
     forget_unknown_after_s: Annotated[float, msgspec.Meta(gt=0)] = 7 * 86400.0
+    #: A skipped sequence number still missing after this long counts as a lost message
+    #: (``pantau_collector_sequence_gaps_total``); until then a late arrival (reordering, a
+    #: spooled event resent after a reconnect) fills it.
+    reorder_window_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 300.0
 
 
 class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

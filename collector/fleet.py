@@ -33,7 +33,10 @@ Rules (wire contract v1):
 - A state, birth or event whose ``seq`` is not newer than the last one applied of its session
   (and kind) changes nothing and is counted as ``stale_seq`` (every reconnect replays each
   station's retained state and birth).
-- Sequence gaps are counted between consecutive live messages of one connection.
+- Sequence gaps are counted between consecutive live messages of one connection. A seq that is
+  skipped is a *hole*; a hole filled by a later message (a late event: reordering, or a spooled
+  event resent after a reconnect) is not loss. A hole still open ``reorder_window_s`` after it was
+  noticed is counted as lost (``seq_gaps``), so the counter means messages that never arrived.
 - Events are counted per kind, once per ``(session, seq)``.
 """
 
@@ -62,6 +65,8 @@ _T = TypeVar("_T")
 #: Every value of the ``reason`` label of ``pantau_collector_reports_rejected_total``.
 REJECT_REASONS: Final[tuple[str, ...]] = (*(r.value for r in wire.Reason), *FLEET_REJECT_REASONS)
 _MAX_SESSIONS: Final = 4
+#: Open holes kept per station; a larger gap is counted as lost at once beyond this many.
+MAX_HOLES: Final = 256
 #: At most this many probe targets and disk mounts per station are kept (bounded series).
 MAX_PER_STATION: Final = 16
 #: Distinct probe ``reason`` values (a label of ``pantau_login_probe_info``) accepted fleet-wide;
@@ -241,6 +246,7 @@ class _Track:
         "current",
         "event_hw",
         "held_will",
+        "holes",
         "last_live_seq",
         "max_seq",
         "offline_seq",
@@ -268,6 +274,8 @@ class _Track:
         self.held_will: wire.Status | None = None
         #: hash of the last state's peripherals: unchanged (the usual case) -> reuse presence.
         self.periph_hash = 0
+        #: Open holes: ``(session, seq)`` -> collector time noticed (see the module docstring).
+        self.holes: dict[tuple[str, int], float] = {}
 
     def classify(self, session: str) -> Literal["current", "retired", "new"]:
         if session == self.current:
@@ -300,6 +308,7 @@ class Fleet:
         stale_after_intervals: float = 3.0,
         max_unknown_stations: int = 1000,
         forget_unknown_after_s: float = 7 * 86400.0,
+        reorder_window_s: float = 300.0,
     ) -> None:
         self._lock = threading.Lock()
         self._tracks: dict[str, _Track] = {}
@@ -327,6 +336,9 @@ class Fleet:
         self.received_total = 0
         self.rejected: dict[str, int] = dict.fromkeys(REJECT_REASONS, 0)
         self.seq_gaps_total = 0
+        self.reorder_window_s = reorder_window_s
+        #: Stations with open holes (so a snapshot does not walk the whole fleet).
+        self._holey: set[str] = set()
         self.mqtt_connected = False
         self._reasons: dict[str, str] = {"ok": "ok"}
 
@@ -430,18 +442,40 @@ class Fleet:
             session=msg.session,
         )
 
-    def _count_gap(self, track: _Track, seq: int, retained: bool) -> int:
-        """Advance the live-sequence baseline; returns the number of missing seqs."""
+    def _count_gap(self, track: _Track, session: str, seq: int, retained: bool, now: float) -> int:
+        """Advance the live-sequence baseline, open holes for skipped seqs, fill a hole a late
+        message closes; returns the number of seqs newly counted as lost."""
         if retained:
             return 0
-        gap = 0
+        holes = track.holes
         last = track.last_live_seq
-        if last is not None and seq > last + 1:
-            gap = seq - last - 1
-            self.seq_gaps_total += gap
+        lost = 0
         if last is None or seq > last:
+            if last is not None and seq > last + 1:
+                for missing in range(max(last + 1, seq - MAX_HOLES), seq):
+                    holes[(session, missing)] = now
+                lost = max(0, seq - last - 1 - MAX_HOLES)  # too far apart to wait for
+                self._holey.add(track.view.station)
             track.last_live_seq = seq
-        return gap
+        elif holes:
+            holes.pop((session, seq), None)
+        return lost + self._expire_holes(track, now)
+
+    def _expire_holes(self, track: _Track, now: float) -> int:
+        """Count (and close) the holes of ``track`` older than the reorder window."""
+        holes = track.holes
+        if not holes:
+            return 0
+        horizon = now - self.reorder_window_s
+        expired = [key for key, at in holes.items() if at <= horizon]
+        for key in expired:
+            del holes[key]
+        while len(holes) > MAX_HOLES:
+            del holes[next(iter(holes))]
+            expired.append(("", 0))
+        if not holes:
+            self._holey.discard(track.view.station)
+        return len(expired)
 
     def _apply_state(self, track: _Track, msg: wire.State, now: float, retained: bool) -> str:
         kind = track.classify(msg.session)
@@ -458,8 +492,9 @@ class Fleet:
                 self._offline(track, held, now)
         elif msg.seq <= track.state_seq:
             return STALE_SEQ  # the same or an older state again (retained replay): nothing new
+        gap = self._count_gap(track, msg.session, msg.seq, retained, now)
+        self.seq_gaps_total += gap
         view = track.view
-        gap = self._count_gap(track, msg.seq, retained)
         online = view.online
         reason = view.offline_reason
         if kind == "new" and held is None:
@@ -583,12 +618,16 @@ class Fleet:
         track.event_hw[msg.session] = msg.seq
         while len(track.event_hw) > _MAX_SESSIONS:
             del track.event_hw[next(iter(track.event_hw))]
-        view = track.view
         gap = 0
+        if msg.session == track.current:
+            gap = self._count_gap(track, msg.session, msg.seq, retained, now)
+        elif track.holes and track.holes.pop((msg.session, msg.seq), None) is not None:
+            gap = self._expire_holes(track, now)  # a spooled event of an earlier session
+        self.seq_gaps_total += gap
+        view = track.view
         online = view.online
         reason = view.offline_reason
         if msg.session == track.current:
-            gap = self._count_gap(track, msg.seq, retained)
             track.max_seq = max(track.max_seq, msg.seq)
             if online is False and not retained and msg.seq > track.offline_seq:
                 online, reason = True, ""
@@ -620,6 +659,15 @@ class Fleet:
                 ]:
                     del self._tracks[station]
                     self._unknown.discard(station)
+            for station in list(self._holey):
+                track = self._tracks.get(station)
+                if track is None:
+                    self._holey.discard(station)
+                    continue
+                lost = self._expire_holes(track, now)
+                if lost:
+                    self.seq_gaps_total += lost
+                    track.view = track.view._replace(seq_gaps=track.view.seq_gaps + lost)
             views = [track.view for track in self._tracks.values()]
             return Snapshot(
                 now=now,

@@ -72,6 +72,7 @@ class Collector:
             stale_after_intervals=fleet_cfg.stale_after_intervals,
             max_unknown_stations=fleet_cfg.max_unknown_stations,
             forget_unknown_after_s=fleet_cfg.forget_unknown_after_s,
+            reorder_window_s=fleet_cfg.reorder_window_s,
         )
         if len(self.fleet.device_classes) > 16:
             raise ConfigError(

@@ -354,12 +354,45 @@ def test_sequence_gaps_are_counted_between_live_messages() -> None:
     f.ingest(topic(), state(seq=11), T0 + 2)
     f.ingest(topic(), state(seq=15), T0 + 3)  # 12, 13, 14 missing
     f.ingest(topic(kind="event"), event(wire.EventKind.PROBE_DOWN, seq=17), T0 + 4)  # 16
+    # Holes, not yet loss: a late message could still fill them.
+    assert view(f).seq_gaps == 0
+    assert f.snapshot(T0 + 4).seq_gaps_total == 0
+    # After the reorder window they count as lost.
+    assert f.snapshot(T0 + 4 + f.reorder_window_s).seq_gaps_total == 4
     assert view(f).seq_gaps == 4
-    assert f.snapshot(T0).seq_gaps_total == 4
     # A new connection (birth) restarts the baseline: no gap across reconnects.
-    f.ingest(topic(kind="status"), status("online", seq=40), T0 + 5)
-    f.ingest(topic(), state(seq=41), T0 + 6)
+    f.ingest(topic(kind="status"), status("online", seq=40), T0 + 500)
+    f.ingest(topic(), state(seq=41), T0 + 501)
+    assert f.snapshot(T0 + 2000).seq_gaps_total == 4
     assert view(f).seq_gaps == 4
+
+
+def test_a_late_message_fills_its_hole_and_is_no_loss() -> None:
+    f = make()
+    f.ingest(topic(kind="status"), status("online", seq=1), T0)
+    f.ingest(topic(), state(seq=3), T0 + 1)  # event 2 not here yet: a hole
+    f.ingest(topic(kind="event"), event(wire.EventKind.PROBE_DOWN, seq=2), T0 + 2)  # late
+    f.ingest(topic(), state(seq=6), T0 + 3)  # 4, 5 open
+    f.ingest(topic(kind="event"), event(wire.EventKind.PROBE_UP, seq=5), T0 + 4)  # 5 filled
+    assert f.snapshot(T0 + 10_000).seq_gaps_total == 1  # only 4 never came
+    assert view(f).seq_gaps == 1
+
+
+def test_a_spooled_event_resent_after_a_reconnect_fills_its_hole() -> None:
+    f = make(reorder_window_s=60)
+    f.ingest(topic(kind="status"), status("online", seq=1), T0)
+    f.ingest(topic(), state(seq=3), T0 + 1)  # event 2 was in flight when the link died
+    f.ingest(topic(kind="status"), status("online", seq=9), T0 + 30)  # reconnect
+    f.ingest(topic(kind="event"), event(wire.EventKind.PROBE_DOWN, seq=2), T0 + 31)  # resent
+    assert f.snapshot(T0 + 1000).seq_gaps_total == 0
+
+
+def test_a_huge_jump_counts_beyond_the_hole_bound_at_once() -> None:
+    f = make()
+    f.ingest(topic(kind="status"), status("online", seq=1), T0)
+    f.ingest(topic(), state(seq=2 + fl.MAX_HOLES + 100), T0 + 1)
+    assert f.snapshot(T0 + 1).seq_gaps_total == 100
+    assert f.snapshot(T0 + 1 + f.reorder_window_s).seq_gaps_total == 100 + fl.MAX_HOLES
 
 
 def test_events_are_counted_per_kind_once_per_session_and_seq() -> None:
