@@ -600,8 +600,9 @@ class Fleet:
         if msg.seq <= track.beat_seq:
             return STALE_SEQ
         track.beat_seq = msg.seq
+        gap = self._count_gap(track, msg.session, msg.seq, retained, now)
+        self.seq_gaps_total += gap
         view = track.view
-        gap = self._count_gap(track, msg.seq, retained)
         track.max_seq = max(track.max_seq, msg.seq)
         online, reason = view.online, view.offline_reason
         if online is False and not retained and msg.seq > track.offline_seq:

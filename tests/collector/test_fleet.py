@@ -200,7 +200,7 @@ def test_beats_count_sequence_gaps_and_revive_after_a_stuck_offline() -> None:
     f.ingest(topic(kind="status"), status("online", seq=1), T0)
     f.ingest(topic(), state(seq=2, interval_s=3600.0, heartbeat_s=60.0), T0)
     f.ingest(topic(kind="beat"), beat(seq=5), T0 + 60)  # 3 and 4 lost
-    assert view(f, now=T0 + 60).seq_gaps == 2
+    assert view(f, now=T0 + 60 + f.reorder_window_s).seq_gaps == 2
     f.ingest(topic(kind="status"), status("offline", seq=6), T0 + 61)
     assert st(f, T0 + 61) == "offline"
     f.ingest(topic(kind="beat"), beat(seq=7), T0 + 120)  # live and newer: it is connected
