@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pantau.agent import __version__
+from pantau.agent import __version__, windows
 from pantau.agent.config import (
     DEFAULT_CONFIG_PATH,
     AgentConfig,
@@ -145,10 +145,8 @@ def _run(cfg: AgentConfig, source: str) -> int:
         stop.set()
         agent.wake()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    if hasattr(signal, "SIGBREAK"):  # Windows: CTRL_BREAK_EVENT (service wrappers send it)
-        signal.signal(signal.SIGBREAK, on_signal)
+    for signum in windows.stop_signals():  # SIGTERM, SIGINT (WinSW's Ctrl+C), SIGBREAK
+        signal.signal(signum, on_signal)
     log.info(
         "pantau-agent %s: station %s, broker %s:%s, session %s",
         __version__,

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from pantau.agent import windows
 from pantau.contract import config as base
 from pantau.contract.config import ConfigError, LogSettings
 from pantau.contract.vocabulary import DEVICE_CLASS_PATTERN, MAX_DEVICE_CLASSES
@@ -58,9 +59,7 @@ _CLASS_RE: Final = re.compile(CLASS_PATTERN)
 
 #: ``/etc/pantau/agent.toml``, or ``%PROGRAMDATA%\\pantau\\agent.toml`` on Windows.
 DEFAULT_CONFIG_PATH: Final = (
-    os.path.join(os.environ.get("PROGRAMDATA", r"C:\ProgramData"), "pantau", "agent.toml")
-    if sys.platform == "win32"
-    else "/etc/pantau/agent.toml"
+    windows.default_config_path(os.environ) if sys.platform == "win32" else "/etc/pantau/agent.toml"
 )
 
 Segment = Annotated[str, msgspec.Meta(pattern=SEGMENT_PATTERN)]
@@ -370,6 +369,9 @@ def warnings(cfg: AgentConfig) -> list[str]:
     pw = cfg.mqtt.password_file
     if pw and base.readable_by_others(pw):
         out.append(f"mqtt.password_file {pw} is readable by other users: run chmod 600 {pw}")
+    if pw and sys.platform == "win32" and os.path.exists(pw):
+        if acl := windows.password_acl_warning(pw, windows.Win32Api()):
+            out.append(acl)
     if pw and not cfg.mqtt.tls:
         out.append("mqtt.tls is false: the broker password travels unencrypted")
     if not cfg.devices:
@@ -391,9 +393,8 @@ def default_spool_path(cfg: AgentConfig, environ: dict[str, str] | None = None) 
     env = os.environ if environ is None else environ
     if state_dir := env.get("STATE_DIRECTORY"):
         return os.path.join(state_dir.split(":")[0], "spool.sqlite")
-    if sys.platform == "win32":  # pragma: no cover - Windows is not exercised here
-        root = env.get("PROGRAMDATA", r"C:\ProgramData")
-        return os.path.join(root, "pantau", "spool.sqlite")
+    if sys.platform == "win32":
+        return windows.default_spool_path(env)
     return "/var/lib/pantau-agent/spool.sqlite"
 
 
@@ -401,8 +402,8 @@ def system_disks(cfg: AgentConfig) -> tuple[str, ...]:
     """Configured disks, or the system disk (``/`` or ``%SystemDrive%\\``)."""
     if cfg.host.disks:
         return cfg.host.disks
-    if sys.platform == "win32":  # pragma: no cover - Windows is not exercised here
-        return (os.environ.get("SYSTEMDRIVE", "C:") + "\\",)
+    if sys.platform == "win32":
+        return windows.system_disks(os.environ)
     return ("/",)
 
 

@@ -88,6 +88,8 @@ class UdevHotplug:
 
     def start(self, callback: Callable[[], None]) -> None:
         """Open and bind the socket (OSError if netlink is unavailable), then watch it."""
+        if sys.platform == "win32":  # no netlink (and no select.poll): the agent polls there
+            raise OSError("udev hotplug is Linux-only")
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_KOBJECT_UEVENT)
         try:
             sock.bind((0, self.group))
@@ -110,6 +112,8 @@ class UdevHotplug:
         self._thread = thread
 
     def _watch(self, sock: socket.socket, wake_r: int, callback: Callable[[], None]) -> None:
+        if sys.platform == "win32":
+            return
         poller = select.poll()
         poller.register(sock, select.POLLIN)
         poller.register(wake_r, select.POLLIN)

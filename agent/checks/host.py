@@ -18,6 +18,7 @@ Two real readers, chosen by :func:`default_host_reader`:
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -125,11 +126,11 @@ def parse_btime(stat: str) -> float:
 
 def disk_sample(mount: str) -> DiskSample:
     """Free (for unprivileged users) and total bytes of ``mount`` (statvfs, as psutil)."""
-    try:
-        st = os.statvfs(mount)
+    try:  # statvfs on POSIX: free = f_bavail * f_frsize, total = f_blocks * f_frsize
+        usage = shutil.disk_usage(mount)
     except OSError as exc:
         return DiskSample(mount, error=exc.strerror or type(exc).__name__)
-    return DiskSample(mount, st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize)
+    return DiskSample(mount, usage.free, usage.total)
 
 
 class ProcReader:

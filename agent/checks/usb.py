@@ -21,6 +21,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from pantau.agent import windows
 from pantau.agent.checks import Findings
 from pantau.agent.config import DeviceRule
 from pantau.agent.errors import UsbUnavailable
@@ -275,10 +276,8 @@ def _find_backend(find_library: Callable[[str], str | None] | None) -> Any:
     if find_library is None and (path := os.environ.get(LIBUSB_ENV)):
         find_library = lambda _name: path  # noqa: E731 - pyusb's hook takes a callable
     try:
-        if sys.platform == "win32" and find_library is None:  # pragma: no cover - not here
-            import libusb_package
-
-            backend = libusb_package.get_libusb1_backend()
+        if sys.platform == "win32" and find_library is None:
+            backend = windows.libusb_backend()  # the libusb-package wheel's DLL
         else:
             import usb.backend.libusb1
 

@@ -174,5 +174,5 @@ def test_winsw_service_definition() -> None:
     assert root.find("onfailure") is not None
     assert root.findtext("serviceaccount/username") == r"NT AUTHORITY\LocalService"
     readme = (WINSW.parent / "README.md").read_text()
-    assert "pantau-agent.exe install" in readme
-    assert "not exercised" in readme
+    assert ".\\install.ps1 -Station" in readme
+    assert "## What has and has not run on Windows" in readme
