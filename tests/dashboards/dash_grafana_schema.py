@@ -1,15 +1,36 @@
-"""Validators for Grafana provisioning files, written from Grafana's documentation.
+"""Validators for Grafana provisioning files, following Grafana's provisioning source.
 
-No Grafana server can run here (TESTING.md), so these check what Grafana's file provisioning
-reads, as documented in "Create and manage alerting resources using file provisioning" and
-"Provisioning Grafana" (datasources, dashboard providers), and as the provisioning types in
-grafana/grafana ``pkg/services/provisioning/alerting`` read them (AlertRuleGroupV1, AlertRuleV1,
-QueryV1, ContactPointV1, ReceiverV1, MuteTimeV1, NotificationPolicyV1):
+No Grafana can run here, so these check what Grafana's file provisioning reads, for exactly the
+Grafana version pantau deploys (``GRAFANA_VERSION``, 11.2.0: deploy/compose.yaml runs it). Each
+table below names the Go source it follows, in grafana/grafana unless said otherwise, as of
+Grafana 11.2 (and in grafana/alerting, the notifier library Grafana 11.2 vendors, as of its
+August 2024 state, the 11.2 branch cut):
 
-- unknown keys are reported (Grafana would silently ignore them: a typo loses a setting);
-- required keys, types, enumerations (noDataState, execErrState), durations and references
-  (condition -> a refId, policies -> contact points and mute timings) are checked;
-- the ruler-API shape grafanalib's AlertRulev9 emits (``grafana_alert: {...}``) is rejected.
+- alert rules: pkg/services/provisioning/alerting/rules_types.go (AlertRuleGroupV1,
+  AlertRuleV1, QueryV1, NotificationSettingsV1, RecordV1); states from
+  pkg/services/ngalert/models/alert_rule.go (NoDataStateFromString, ErrStateFromString, both
+  with ``KeepLast`` since 11.0); the group interval from models.ValidateRuleGroupInterval (a
+  non-zero multiple of the scheduler's 10 s base interval);
+- expressions: pkg/expr/mathexp/reduce.go (GetSupportedReduceFuncs: ``median`` since 11.2, names
+  compared case-insensitively), pkg/expr/threshold.go (supportedThresholdFuncs: ``gt``, ``lt``,
+  ``within_range``, ``outside_range``; ``eq``/``ne``/``gte``/``lte`` and the ``*_included`` ranges
+  came later);
+- contact points: pkg/services/provisioning/alerting/contact_point_types.go (ContactPointV1,
+  ReceiverV1), settings per integration from grafana/alerting receivers/<type>/config.go:
+  telegram (``disable_notifications``, plural; ``parse_mode`` Markdown|MarkdownV2|HTML|None),
+  email, webhook (no ``tlsConfig``/``hmacConfig``/``headers`` yet: added from October 2024);
+- policies: pkg/services/provisioning/alerting/notification_policy_types.go (NotificationPolicyV1
+  inlining the ngalert API's Route: pkg/services/ngalert/api/tooling/definitions);
+- mute timings: pkg/services/provisioning/alerting/mute_times_types.go (MuteTimeV1, Prometheus
+  time_interval syntax).
+
+Keys introduced by later Grafana versions (``keepFiringFor``,
+``missing_series_evals_to_resolve``, ``active_time_intervals``, webhook ``tlsConfig`` ...) are
+reported as such: Grafana 11.2 would silently ignore them, and that loss is what these checks
+exist to catch. Unknown keys are reported (a typo loses a setting); required keys, types,
+enumerations, durations and references (condition -> a refId, policies -> contact points and
+mute timings) are checked; the ruler-API shape grafanalib's AlertRulev9 emits
+(``grafana_alert: {...}``) is rejected.
 
 Each validator returns a list of human-readable problems; empty means valid.
 """
@@ -20,18 +41,37 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pantau.dashboards._grafana_json import GRAFANA_VERSION
+
 DURATION_RE = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 UID_RE = re.compile(r"^[a-zA-Z0-9\-_]{1,40}$")
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 ENV_REF_RE = re.compile(r"\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)")
+_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_DURATION_SECONDS = {
+    "ms": 0.001,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 604800,
+    "y": 31536000,
+}
 
-NO_DATA_STATES = {"NoData", "Alerting", "OK"}
-EXEC_ERR_STATES = {"Error", "Alerting", "OK"}
+#: models.NoDataStateFromString / ErrStateFromString (KeepLast: Grafana 11.0+).
+NO_DATA_STATES = {"NoData", "Alerting", "OK", "KeepLast"}
+EXEC_ERR_STATES = {"Error", "Alerting", "OK", "KeepLast"}
+#: The ngalert scheduler's default base interval ([unified_alerting] base_interval).
+BASE_INTERVAL_SECONDS = 10
 MATCH_OPS = {"=", "!=", "=~", "!~"}
 EXPRESSION_TYPES = {"math", "reduce", "resample", "classic_conditions", "threshold", "sql"}
-THRESHOLD_TYPES = {"gt", "lt", "within_range", "outside_range", "gte", "lte", "eq", "ne"}
-REDUCERS = {"last", "mean", "min", "max", "sum", "count"}
+#: pkg/expr/threshold.go supportedThresholdFuncs (11.2), with the number of params each takes.
+THRESHOLD_TYPES = {"gt": 1, "lt": 1, "within_range": 2, "outside_range": 2}
+#: pkg/expr/mathexp/reduce.go GetSupportedReduceFuncs (11.2: median added).
+REDUCERS = {"sum", "mean", "min", "max", "count", "last", "median"}
+#: Reduce expression settings.mode (pkg/expr/commands.go: strict when empty).
+REDUCE_MODES = {"", "dropNN", "replaceNN"}
 
 ALERTING_FILE_KEYS = {
     "apiVersion",
@@ -47,27 +87,49 @@ ALERTING_FILE_KEYS = {
     "deleteMuteTimes",
 }
 GROUP_KEYS = {"orgId", "name", "folder", "interval", "rules"}
+#: AlertRuleV1 in Grafana 11.2 (``dasboardUid``: the grandfathered misspelling, still read).
 RULE_KEYS = {
     "uid",
     "title",
     "condition",
     "data",
+    "dasboardUid",
     "dashboardUid",
     "panelId",
     "noDataState",
     "execErrState",
     "for",
-    "keepFiringFor",
     "annotations",
     "labels",
     "isPaused",
     "notification_settings",
     "record",
 }
+#: Keys of later Grafana versions that 11.2 does not read (silently dropped there).
+LATER_KEYS = {
+    "keepFiringFor": "Grafana 12 (keep firing / Recovering state)",
+    "missing_series_evals_to_resolve": "Grafana 12",
+    "active_time_intervals": "Grafana 11.3",
+    "tlsConfig": "Grafana 11.4 (webhook TLS)",
+    "hmacConfig": "Grafana 12 (webhook HMAC signing)",
+    "headers": "Grafana 12 (webhook extra headers)",
+    "payload": "Grafana 12 (webhook payload template)",
+}
 QUERY_KEYS = {"refId", "queryType", "relativeTimeRange", "datasourceUid", "model"}
+#: NotificationSettingsV1 in Grafana 11.2 (simplified routing).
+NOTIFICATION_SETTINGS_KEYS = {
+    "receiver",
+    "group_by",
+    "group_wait",
+    "group_interval",
+    "repeat_interval",
+    "mute_time_intervals",
+}
+#: RecordV1 in Grafana 11.2 (``targetDatasourceUid`` came later).
+RECORD_KEYS = {"metric", "from"}
 CONTACT_POINT_KEYS = {"orgId", "name", "receivers"}
 RECEIVER_KEYS = {"uid", "type", "settings", "disableResolveMessage"}
-#: Required settings per integration type (documented "<string, required>").
+#: Required settings per integration type (grafana/alerting receivers/<type>/config.go).
 RECEIVER_REQUIRED = {
     "telegram": {"bottoken", "chatid"},
     "email": {"addresses"},
@@ -75,29 +137,43 @@ RECEIVER_REQUIRED = {
     "prometheus-alertmanager": {"url"},
     "slack": {"recipient"},
 }
+#: Every setting each integration reads (same source; all other keys are ignored by Grafana).
 RECEIVER_ALLOWED = {
-    "telegram": {"bottoken", "chatid", "message", "parse_mode", "disable_notification"},
+    "telegram": {
+        "bottoken",
+        "chatid",
+        "message_thread_id",
+        "message",
+        "parse_mode",
+        "disable_web_page_preview",
+        "protect_content",
+        "disable_notifications",
+    },
     "email": {"addresses", "singleEmail", "message", "subject"},
     "webhook": {
         "url",
         "httpMethod",
-        "username",
-        "password",
+        "maxAlerts",
         "authorization_scheme",
         "authorization_credentials",
-        "maxAlerts",
+        "username",
+        "password",
         "title",
         "message",
     },
 }
+#: telegram SupportedParseMode (compared case-insensitively).
+TELEGRAM_PARSE_MODES = {"markdown", "markdownv2", "html", "none"}
+#: The Route of the ngalert API as Grafana 11.2 reads it (match/match_re: deprecated, read).
 POLICY_KEYS = {
     "orgId",
     "receiver",
     "group_by",
     "matchers",
     "object_matchers",
+    "match",
+    "match_re",
     "mute_time_intervals",
-    "active_time_intervals",
     "group_wait",
     "group_interval",
     "repeat_interval",
@@ -108,8 +184,26 @@ MUTE_TIME_KEYS = {"orgId", "name", "time_intervals"}
 TIME_INTERVAL_KEYS = {"times", "weekdays", "days_of_month", "months", "years", "location"}
 
 
+def duration_seconds(text: str) -> float | None:
+    """A Prometheus duration (``1h30m``) in seconds, or None when it is not one."""
+    if not DURATION_RE.match(text):
+        return None
+    return sum(int(n) * _DURATION_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+
+
 def _unknown(obj: Mapping[str, Any], allowed: set[str], where: str) -> list[str]:
-    return [f"{where}: unknown key {k!r}" for k in obj if k not in allowed]
+    out = []
+    for key in obj:
+        if key in allowed:
+            continue
+        if key in LATER_KEYS:
+            out.append(
+                f"{where}: {key!r} is not read by Grafana {GRAFANA_VERSION} "
+                f"(added in {LATER_KEYS[key]})"
+            )
+        else:
+            out.append(f"{where}: unknown key {key!r}")
+    return out
 
 
 def _require(obj: Mapping[str, Any], keys: Iterable[str], where: str) -> list[str]:
@@ -134,7 +228,10 @@ def _header(doc: Any, where: str) -> list[str]:
 # --------------------------------------------------------------------------- alert rules
 
 
-def validate_alert_rules(doc: Any, where: str = "rules") -> list[str]:
+def validate_alert_rules(
+    doc: Any, where: str = "rules", contact_points: set[str] | None = None
+) -> list[str]:
+    """``contact_points``: provisioned contact point names that notification_settings may name."""
     problems = _header(doc, where)
     if problems and not isinstance(doc, dict):
         return problems
@@ -143,13 +240,19 @@ def validate_alert_rules(doc: Any, where: str = "rules") -> list[str]:
         gw = f"{where}.groups[{gi}]"
         problems += _unknown(group, GROUP_KEYS, gw)
         problems += _require(group, ("name", "folder", "interval", "rules"), gw)
-        if not DURATION_RE.match(str(group.get("interval", ""))):
+        seconds = duration_seconds(str(group.get("interval", "")))
+        if seconds is None:
             problems.append(f"{gw}.interval: not a duration: {group.get('interval')!r}")
+        elif seconds <= 0 or seconds % BASE_INTERVAL_SECONDS:
+            problems.append(
+                f"{gw}.interval: {group.get('interval')!r} must be a non-zero multiple of the "
+                f"scheduler's {BASE_INTERVAL_SECONDS}s base interval"
+            )
         if not isinstance(group.get("orgId", 1), int):
             problems.append(f"{gw}.orgId: not an integer")
         for ri, rule in enumerate(group.get("rules") or []):
             rw = f"{gw}.rules[{ri}]"
-            problems += _validate_rule(rule, rw)
+            problems += _validate_rule(rule, rw, contact_points)
             uid = rule.get("uid")
             if uid in uids:
                 problems.append(f"{rw}.uid: duplicate {uid!r}")
@@ -157,13 +260,27 @@ def validate_alert_rules(doc: Any, where: str = "rules") -> list[str]:
     return problems
 
 
-def _validate_rule(rule: Any, rw: str) -> list[str]:
+def _validate_rule(rule: Any, rw: str, contact_points: set[str] | None) -> list[str]:
     if not isinstance(rule, dict):
         return [f"{rw}: not a mapping"]
     problems = _unknown(rule, RULE_KEYS, rw)
     if "grafana_alert" in rule:
         problems.append(f"{rw}: ruler-API shape (grafana_alert) is not the file format")
-    problems += _require(rule, ("uid", "title", "condition", "data", "for"), rw)
+    # A recording rule (record) has no condition; an alert rule needs one.
+    required = (
+        ("uid", "title", "data", "for")
+        if "record" in rule
+        else ("uid", "title", "condition", "data", "for")
+    )
+    problems += _require(rule, required, rw)
+    problems += _notification_settings(rule.get("notification_settings"), rw, contact_points)
+    record = rule.get("record")
+    if record is not None:
+        if not isinstance(record, dict):
+            problems.append(f"{rw}.record: not a mapping")
+        else:
+            problems += _unknown(record, RECORD_KEYS, f"{rw}.record")
+            problems += _require(record, ("metric", "from"), f"{rw}.record")
     if not UID_RE.match(str(rule.get("uid", ""))):
         problems.append(f"{rw}.uid: must be 1-40 of [a-zA-Z0-9-_]")
     if not DURATION_RE.match(str(rule.get("for", ""))):
@@ -184,7 +301,7 @@ def _validate_rule(rule: Any, rw: str) -> list[str]:
             problems.append(f"{rw}.annotations.{k}: '${{' is not a Go template")
     if "panelId" in rule and not isinstance(rule["panelId"], int):
         problems.append(f"{rw}.panelId: not an integer")
-    if "panelId" in rule and "dashboardUid" not in rule:
+    if "panelId" in rule and "dashboardUid" not in rule and "dasboardUid" not in rule:
         problems.append(f"{rw}: panelId without dashboardUid")
     refs: list[str] = []
     data = rule.get("data") or []
@@ -196,8 +313,28 @@ def _validate_rule(rule: Any, rw: str) -> list[str]:
         refs.append(query.get("refId", ""))
     if len(set(refs)) != len(refs):
         problems.append(f"{rw}.data: duplicate refId in {refs}")
-    if rule.get("condition") not in refs:
+    if "condition" in rule and rule.get("condition") not in refs:
         problems.append(f"{rw}.condition: {rule.get('condition')!r} is not a refId of data {refs}")
+    if isinstance(record, dict) and record.get("from") not in refs:
+        problems.append(f"{rw}.record.from: {record.get('from')!r} is not a refId of data {refs}")
+    return problems
+
+
+def _notification_settings(ns: Any, rw: str, contact_points: set[str] | None) -> list[str]:
+    if ns is None:
+        return []
+    where = f"{rw}.notification_settings"
+    if not isinstance(ns, dict):
+        return [f"{where}: not a mapping"]
+    problems = _unknown(ns, NOTIFICATION_SETTINGS_KEYS, where)
+    problems += _require(ns, ("receiver",), where)
+    if contact_points is not None and ns.get("receiver") not in contact_points:
+        problems.append(
+            f"{where}.receiver: {ns.get('receiver')!r} is not a provisioned contact point"
+        )
+    for key in ("group_wait", "group_interval", "repeat_interval"):
+        if key in ns and not DURATION_RE.match(str(ns[key])):
+            problems.append(f"{where}.{key}: not a duration")
     return problems
 
 
@@ -240,21 +377,35 @@ def _validate_expression(model: dict[str, Any], qw: str, earlier: list[str]) -> 
         problems.append(
             f"{qw}.model.expression: {model.get('expression')!r} is not an earlier refId"
         )
-    if kind == "reduce" and model.get("reducer") not in REDUCERS:
-        problems.append(f"{qw}.model.reducer: {model.get('reducer')!r}")
+    if kind == "reduce":
+        if str(model.get("reducer", "")).lower() not in REDUCERS:
+            problems.append(
+                f"{qw}.model.reducer: {model.get('reducer')!r} not in {sorted(REDUCERS)}"
+            )
+        mode = (model.get("settings") or {}).get("mode", "")
+        if mode not in REDUCE_MODES:
+            problems.append(f"{qw}.model.settings.mode: {mode!r} not in {sorted(REDUCE_MODES)}")
     if kind == "threshold":
         conds = model.get("conditions") or []
         if len(conds) != 1:
             problems.append(f"{qw}.model.conditions: threshold needs exactly one")
         for cond in conds:
             ev = cond.get("evaluator") or {}
-            if ev.get("type") not in THRESHOLD_TYPES:
-                problems.append(f"{qw}.model.conditions.evaluator.type: {ev.get('type')!r}")
+            kind_ = ev.get("type")
+            if kind_ not in THRESHOLD_TYPES:
+                problems.append(
+                    f"{qw}.model.conditions.evaluator.type: {kind_!r} not supported by Grafana "
+                    f"{GRAFANA_VERSION} ({sorted(THRESHOLD_TYPES)})"
+                )
             params = ev.get("params")
             if not isinstance(params, list) or not params:
                 problems.append(f"{qw}.model.conditions.evaluator.params: a non-empty list")
-            elif not all(isinstance(p, int | float) for p in params):
+            elif not all(isinstance(p, int | float) and not isinstance(p, bool) for p in params):
                 problems.append(f"{qw}.model.conditions.evaluator.params: numbers only")
+            elif kind_ in THRESHOLD_TYPES and len(params) < THRESHOLD_TYPES[kind_]:
+                problems.append(
+                    f"{qw}.model.conditions.evaluator.params: {kind_} needs {THRESHOLD_TYPES[kind_]}"
+                )
     if kind == "math" and not model.get("expression"):
         problems.append(f"{qw}.model.expression: math needs an expression")
     return problems
@@ -287,10 +438,44 @@ def validate_contact_points(doc: Any, where: str = "contactPoints") -> list[str]
                     problems.append(f"{rw}.settings: {kind} requires {key!r}")
             if kind in RECEIVER_ALLOWED:
                 problems += _unknown(settings, RECEIVER_ALLOWED[kind], f"{rw}.settings")
+            problems += _integration_settings(kind, settings, f"{rw}.settings")
             if "disableResolveMessage" in rec and not isinstance(
                 rec["disableResolveMessage"], bool
             ):
                 problems.append(f"{rw}.disableResolveMessage: not a boolean")
+    return problems
+
+
+def _integration_settings(kind: Any, settings: dict[str, Any], sw: str) -> list[str]:
+    """What each notifier's NewConfig/ValidateConfig rejects (grafana/alerting receivers)."""
+    problems = []
+    if kind == "telegram":
+        mode = settings.get("parse_mode")
+        if mode is not None and str(mode).lower() not in TELEGRAM_PARSE_MODES:
+            problems.append(f"{sw}.parse_mode: {mode!r}: Markdown, MarkdownV2, HTML or None")
+        chat = settings.get("chatid")
+        if chat is not None and (isinstance(chat, bool) or not isinstance(chat, str | int)):
+            problems.append(f"{sw}.chatid: a string or an integer")
+        flags = ("disable_web_page_preview", "protect_content", "disable_notifications")
+        problems += [
+            f"{sw}.{key}: not a boolean"
+            for key in flags
+            if key in settings and not isinstance(settings[key], bool)
+        ]
+    if (
+        kind == "email"
+        and "singleEmail" in settings
+        and not isinstance(settings["singleEmail"], bool)
+    ):
+        problems.append(f"{sw}.singleEmail: not a boolean")
+    if kind == "webhook":
+        basic = settings.get("username") and settings.get("password")
+        if basic and settings.get("authorization_credentials"):
+            problems.append(
+                f"{sw}: both HTTP basic authentication and an Authorization header; only one is permitted"
+            )
+        if "maxAlerts" in settings and not str(settings["maxAlerts"]).isdigit():
+            problems.append(f"{sw}.maxAlerts: not a number")
     return problems
 
 

@@ -1,4 +1,4 @@
-"""Grafana provisioning files and dashboards, validated against Grafana's documented formats.
+"""Grafana provisioning files and dashboards, validated as Grafana 11.2 reads them.
 
 No Grafana can run here; see dash_grafana_schema for what is checked and where it comes from.
 """
@@ -52,7 +52,8 @@ def _dashboards(files: dict[str, str]) -> dict[str, dict[str, Any]]:
 
 def test_alert_rules_follow_the_file_provisioning_format(files: dict[str, str]) -> None:
     doc = _yaml(files, "alerting/pantau-rules.yaml")
-    assert validate_alert_rules(doc) == []
+    cps = _yaml(files, "alerting/pantau-contact-points.yaml")
+    assert validate_alert_rules(doc, contact_points={c["name"] for c in cps["contactPoints"]}) == []
     titles = [r["title"] for g in doc["groups"] for r in g["rules"]]
     assert titles == [a.name for a in default_alerts()]
     for group in doc["groups"]:
@@ -149,6 +150,34 @@ def test_validator_rejects_grafanalibs_ruler_api_shape() -> None:
         ),
         (lambda r: r["labels"].update(team="$TEAM"), "env-interpolated"),
         (lambda r: r["data"][0]["model"].pop("expr"), "needs expr"),
+        # Keys of later Grafana versions: 11.2 would silently drop them.
+        (lambda r: r.update(keepFiringFor="5m"), "not read by Grafana 11.2.0"),
+        (lambda r: r.update(missing_series_evals_to_resolve=3), "not read by Grafana 11.2.0"),
+        (
+            lambda r: r.update(
+                notification_settings={"receiver": "pantau-it", "active_time_intervals": ["x"]}
+            ),
+            "not read by Grafana 11.2.0",
+        ),
+        (lambda r: r["data"][1]["model"].update(reducer="avg"), "model.reducer"),
+        (lambda r: r["data"][1]["model"].update(settings={"mode": "dropNaN"}), "settings.mode"),
+        (
+            lambda r: r["data"][2]["model"]["conditions"][0]["evaluator"].update(type="gte"),
+            "not supported by Grafana 11.2.0",
+        ),
+        (
+            lambda r: r["data"][2]["model"]["conditions"][0]["evaluator"].update(
+                type="within_range", params=[1]
+            ),
+            "within_range needs 2",
+        ),
+        (
+            lambda r: r.update(notification_settings={"receiver": "nobody"}),
+            "not a provisioned contact point",
+        ),
+        (lambda r: r.update(notification_settings={"group_wait": "30s"}), "'receiver'"),
+        (lambda r: r.update(record={"metric": "pantau:x"}), "missing required 'from'"),
+        (lambda r: r.update(record={"metric": "m", "from": "Q"}), "record.from"),
     ],
 )
 def test_rule_validator_catches_each_mistake(
@@ -156,8 +185,46 @@ def test_rule_validator_catches_each_mistake(
 ) -> None:
     doc = copy.deepcopy(_yaml(files, "alerting/pantau-rules.yaml"))
     mutate(doc["groups"][0]["rules"][0])
-    problems = validate_alert_rules(doc)
+    problems = validate_alert_rules(doc, contact_points={"pantau-it", "pantau-webhook"})
     assert any(expected in p for p in problems), problems
+
+
+def test_rule_group_interval_is_a_multiple_of_the_base_interval(files: dict[str, str]) -> None:
+    doc = copy.deepcopy(_yaml(files, "alerting/pantau-rules.yaml"))
+    for interval in ("25s", "0s", "5s"):
+        doc["groups"][0]["interval"] = interval
+        assert any("base interval" in p for p in validate_alert_rules(doc)), interval
+    doc["groups"][0]["interval"] = "1m"
+    assert validate_alert_rules(doc) == []
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda r: r.update(noDataState="KeepLast", execErrState="KeepLast"),
+        lambda r: r.update(noDataState="NoData", execErrState="Alerting"),
+        lambda r: r["data"][1]["model"].update(reducer="median"),
+        lambda r: r["data"][1]["model"].update(reducer="Max", settings={"mode": "dropNN"}),
+        lambda r: r["data"][2]["model"]["conditions"][0]["evaluator"].update(
+            type="outside_range", params=[0, 1]
+        ),
+        lambda r: r.update(isPaused=True, dasboardUid=r.pop("dashboardUid")),
+        lambda r: r.update(
+            notification_settings={
+                "receiver": "pantau-webhook",
+                "group_by": ["alertname"],
+                "group_wait": "30s",
+                "mute_time_intervals": ["luar-jam-kerja-wib"],
+            }
+        ),
+        lambda r: (r.pop("condition"), r.update(record={"metric": "pantau:missing", "from": "A"})),
+    ],
+)
+def test_rule_validator_accepts_what_grafana_accepts(files: dict[str, str], mutate: Any) -> None:
+    """Grafana 11.2 features (KeepLast, median, ranges, routing, recording rules) are valid."""
+    doc = copy.deepcopy(_yaml(files, "alerting/pantau-rules.yaml"))
+    mutate(doc["groups"][0]["rules"][0])
+    assert validate_alert_rules(doc, contact_points={"pantau-it", "pantau-webhook"}) == []
 
 
 def test_contact_points_policies_and_mute_timings(files: dict[str, str]) -> None:
@@ -230,6 +297,47 @@ def test_contact_points_policies_and_mute_timings(files: dict[str, str]) -> None
             lambda d: d["contactPoints"][0]["receivers"][0].pop("uid"),
             "missing required 'uid'",
         ),
+        # Grafana's Telegram key is disable_notifications (plural): the singular is ignored.
+        (
+            "cps",
+            lambda d: d["contactPoints"][0]["receivers"][0]["settings"].update(
+                disable_notification=True
+            ),
+            "unknown key 'disable_notification'",
+        ),
+        (
+            "cps",
+            lambda d: d["contactPoints"][0]["receivers"][0]["settings"].update(
+                disable_notifications="yes"
+            ),
+            "not a boolean",
+        ),
+        (
+            "cps",
+            lambda d: d["contactPoints"][0]["receivers"][0]["settings"].update(
+                parse_mode="Markdown2"
+            ),
+            "parse_mode",
+        ),
+        (
+            "cps",
+            lambda d: d["contactPoints"][1]["receivers"][0]["settings"].update(
+                tlsConfig={"insecureSkipVerify": True}
+            ),
+            "not read by Grafana 11.2.0",
+        ),
+        (
+            "cps",
+            lambda d: d["contactPoints"][1]["receivers"][0]["settings"].update(
+                username="u", password="p"
+            ),
+            "only one is permitted",
+        ),
+        (
+            "policies",
+            lambda d: d["policies"][0]["routes"][1].update(active_time_intervals=["office"]),
+            "not read by Grafana 11.2.0",
+        ),
     ],
 )
 def test_routing_validators_catch_each_mistake(
@@ -247,6 +355,19 @@ def test_routing_validators_catch_each_mistake(
         )
     )
     assert any(expected in p for p in problems), problems
+
+
+def test_contact_point_validator_accepts_grafana_11_2_settings(files: dict[str, str]) -> None:
+    cps = copy.deepcopy(_yaml(files, "alerting/pantau-contact-points.yaml"))
+    cps["contactPoints"][0]["receivers"][0]["settings"].update(
+        disable_notifications=True,
+        disable_web_page_preview=True,
+        protect_content=False,
+        message_thread_id="42",
+        parse_mode="MarkdownV2",
+    )
+    cps["contactPoints"][1]["receivers"][0]["settings"].update(maxAlerts="10", title="t")
+    assert validate_contact_points(cps) == []
 
 
 def test_datasource_and_dashboard_provider(files: dict[str, str]) -> None:
