@@ -35,16 +35,15 @@ import msgspec
 
 from pantau.agent import __version__
 from pantau.agent.changes import Baseline, Change, Snapshot, advance, significant
-from pantau.agent.checks import Check, Findings
-from pantau.agent.checks.host import HostCheck, HostReader
-from pantau.agent.checks.login import LoginCheck, Prober, default_prober
-from pantau.agent.checks.usb import UsbCheck, UsbReader, rule_label
+from pantau.agent.checks import Check, Findings, Sources, build
+from pantau.agent.checks.host import HostReader
+from pantau.agent.checks.login import Prober, default_prober
+from pantau.agent.checks.usb import UsbReader
 from pantau.agent.clock import Clock, SystemClock
 from pantau.agent.config import (
     AgentConfig,
     default_spool_path,
     read_password,
-    system_disks,
 )
 from pantau.agent.errors import SpoolError
 from pantau.agent.loglimit import LogLimiter
@@ -55,9 +54,8 @@ from pantau.contract import wire
 from pantau.contract.wire import EventKind
 
 BASELINE_KEY: Final = "baseline"
-#: Checks that wait on the network: the service runs them on their own thread so a login
-#: server that times out never delays the report of an unplugged device.
-BACKGROUND_CHECKS: Final = frozenset({"login"})
+#: The check a hotplug notification (udev, a simulator) runs at once.
+HOTPLUG_CHECK: Final = "usb"
 #: After a hotplug event: wait this long for the burst of uevents to end, then look.
 HOTPLUG_SETTLE_S: Final = 0.05
 #: ... and look once more a little later (libusb's device list can lag udev by milliseconds).
@@ -85,13 +83,8 @@ def build_checks(
     prober: Prober,
     agent_start_ts: float,
 ) -> list[Check]:
-    """The configured checks, in report order (usb, login, host)."""
-    timeout = cfg.intervals.check_timeout_s
-    checks: list[Check] = [UsbCheck(cfg.devices, usb_reader, timeout)]
-    if cfg.probes:
-        checks.append(LoginCheck(cfg.probes, prober))
-    checks.append(HostCheck(host_reader, system_disks(cfg), agent_start_ts, timeout))
-    return checks
+    """The configured checks of every registered kind, in report order (usb, login, host)."""
+    return build(cfg, Sources(usb_reader, host_reader, prober, agent_start_ts))
 
 
 def summary(state: wire.State) -> str:
@@ -107,11 +100,13 @@ def merge(findings: dict[str, Findings]) -> Findings:
     peripherals: list[wire.Peripheral] = []
     probes: list[wire.Probe] = []
     host = None
+    missing: dict[str, str] = {}
     for f in findings.values():
         peripherals += f.peripherals
         probes += f.probes
         host = f.host or host
-    return Findings(tuple(peripherals), tuple(probes), host)
+        missing.update(f.missing)
+    return Findings(tuple(peripherals), tuple(probes), host, missing=missing)
 
 
 class Agent:
@@ -268,27 +263,21 @@ class Agent:
         wanted = list(self.checks) if names is None else [n for n in names if n in self.checks]
         outcomes = self._runner.run([self.checks[n] for n in wanted])
         with self._round_lock:  # a login round may finish while a usb round does
-            return self._apply(wanted, outcomes)
+            return self._apply(outcomes)
 
-    def _apply(self, wanted: list[str], outcomes: list[Outcome]) -> wire.State:
+    def _apply(self, outcomes: list[Outcome]) -> wire.State:
         for o in outcomes:
             self._findings[o.name] = o.findings
             self._outcomes[o.name] = o
             if not o.ok:
                 self.log.warning("check %s failed: %s", o.name, o.reason)
         ran = merge({o.name: o.findings for o in outcomes})
-        missing: dict[str, str] = {}
-        usb = self.checks.get("usb")
-        if isinstance(usb, UsbCheck) and "usb" in wanted:
-            for status in usb.last:
-                if status.missing:
-                    missing[status.device_class] = ", ".join(rule_label(r) for r in status.missing)
         snapshot = Snapshot(
             peripherals=ran.peripherals,
             probes=ran.probes,
             checks=tuple(o.to_wire() for o in outcomes),
             host=ran.host,
-            missing=missing,
+            missing=dict(ran.missing),
         )
         before = self._baseline
         self._baseline, changes = advance(before, snapshot)
@@ -342,7 +331,7 @@ class Agent:
     # ------------------------------------------------------------------ service loop
 
     def trigger_usb(self) -> None:
-        """USB devices changed (udev, a simulator): run the USB check now."""
+        """USB devices changed (udev, a simulator): run the :data:`HOTPLUG_CHECK` now."""
         self._usb_changed.set()
         self._wake.set()
 
@@ -370,9 +359,7 @@ class Agent:
         self.spool.close()
 
     def _interval(self, name: str) -> float:
-        if name == "login":
-            return self.cfg.intervals.login_s
-        return self.cfg.intervals.poll_s
+        return self.checks[name].interval_s
 
     def run(self, stop: threading.Event) -> None:
         """The service loop until ``stop`` is set (then :meth:`close`)."""
@@ -390,11 +377,11 @@ class Agent:
                         recheck_at = time.monotonic() + HOTPLUG_RECHECK_S
                     else:
                         recheck_at = None
-                    if "usb" not in names:
-                        names.insert(0, "usb")
-                slow = [n for n in names if n in BACKGROUND_CHECKS]
+                    if HOTPLUG_CHECK in self.checks and HOTPLUG_CHECK not in names:
+                        names.insert(0, HOTPLUG_CHECK)
+                slow = [n for n in names if self.checks[n].background]
                 if slow:
-                    names = [n for n in names if n not in BACKGROUND_CHECKS]
+                    names = [n for n in names if not self.checks[n].background]
                     self._round_in_background(slow)
                     for n in slow:
                         due[n] = now + self._interval(n)

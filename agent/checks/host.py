@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from pantau.agent.checks import Findings
+from pantau.agent.checks import Findings, Sources, register
+from pantau.agent.config import AgentConfig, system_disks
 from pantau.contract import wire
 
 MIN_CPU_WINDOW_S: Final = 0.1
@@ -211,14 +212,21 @@ class PsutilReader:
 
 class HostCheck:
     name: Final = "host"
+    background: Final = False
 
     def __init__(
-        self, reader: HostReader, disks: Sequence[str], agent_start_ts: float, timeout_s: float
+        self,
+        reader: HostReader,
+        disks: Sequence[str],
+        agent_start_ts: float,
+        timeout_s: float,
+        interval_s: float = 10.0,
     ) -> None:
         self.reader = reader
         self.disks = tuple(disks)
         self.agent_start_ts = agent_start_ts
         self.timeout_s = timeout_s
+        self.interval_s = interval_s
 
     def run(self) -> Findings:
         host, problem = to_host(self.reader.sample(self.disks), self.agent_start_ts)
@@ -226,3 +234,14 @@ class HostCheck:
 
     def failed(self, exc: Exception | None) -> Findings:  # noqa: ARG002 - protocol signature
         return Findings()
+
+
+@register("host", order=30)
+def _build(cfg: AgentConfig, sources: Sources) -> HostCheck:
+    return HostCheck(
+        sources.host_reader,
+        system_disks(cfg),
+        sources.agent_start_ts,
+        cfg.intervals.check_timeout_s,
+        cfg.intervals.poll_s,
+    )

@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 from typing import Final
 from urllib.parse import urlsplit
 
-from pantau.agent.checks import Findings
-from pantau.agent.config import ProbeSettings, split_host_port
+from pantau.agent.checks import Findings, Sources, register
+from pantau.agent.config import AgentConfig, ProbeSettings, split_host_port
 from pantau.contract import wire
 from pantau.contract.vocabulary import ProbeReason
 
@@ -193,10 +193,18 @@ class LoginCheck:
     """Run every configured probe concurrently; ``prober`` is injectable (simulator, tests)."""
 
     name: Final = "login"
+    #: Probes wait on the network: the service runs this check on its own thread.
+    background: Final = True
 
-    def __init__(self, probes: Sequence[ProbeSettings], prober: Prober = default_prober) -> None:
+    def __init__(
+        self,
+        probes: Sequence[ProbeSettings],
+        prober: Prober = default_prober,
+        interval_s: float = 30.0,
+    ) -> None:
         self.probes = tuple(probes)
         self.prober = prober
+        self.interval_s = interval_s
         #: Every probe bounds itself; DNS lookups do not, so the runner's timeout adds a margin.
         self.timeout_s = max((p.timeout_s for p in self.probes), default=1.0) * 2 + 1.0
 
@@ -233,3 +241,11 @@ class LoginCheck:
                 for p in self.probes
             )
         )
+
+
+@register("login", order=20)
+def _build(cfg: AgentConfig, sources: Sources) -> LoginCheck | None:
+    """Built when ``[[probes]]`` are configured."""
+    if not cfg.probes:
+        return None
+    return LoginCheck(cfg.probes, sources.prober, cfg.intervals.login_s)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from pantau.agent import windows
-from pantau.agent.checks import Findings
-from pantau.agent.config import DeviceRule
+from pantau.agent.checks import Findings, Sources, register
+from pantau.agent.config import AgentConfig, DeviceRule
 from pantau.agent.errors import UsbUnavailable
 from pantau.contract import wire
 from pantau.contract.vocabulary import PeripheralReason
@@ -166,22 +166,43 @@ class UsbCheck:
     """Enumerate with ``reader`` and classify against the config's ``[[devices]]``."""
 
     name: Final = "usb"
+    background: Final = False
 
-    def __init__(self, rules: Sequence[DeviceRule], reader: UsbReader, timeout_s: float) -> None:
+    def __init__(
+        self,
+        rules: Sequence[DeviceRule],
+        reader: UsbReader,
+        timeout_s: float,
+        interval_s: float = 10.0,
+    ) -> None:
         self.rules = tuple(rules)
         self.reader = reader
         self.timeout_s = timeout_s
+        self.interval_s = interval_s
         #: The last classification (for ``pantau-agent check``'s table), set by :meth:`run`.
         self.last: tuple[ClassStatus, ...] = ()
 
     def run(self) -> Findings:
         statuses = classify(self.rules, self.reader.devices())
         self.last = statuses
-        return Findings(peripherals=tuple(s.to_wire() for s in statuses))
+        missing = {
+            s.device_class: ", ".join(rule_label(r) for r in s.missing)
+            for s in statuses
+            if s.missing
+        }
+        return Findings(peripherals=tuple(s.to_wire() for s in statuses), missing=missing)
 
     def failed(self, exc: Exception | None) -> Findings:
         why = LIBUSB_UNAVAILABLE if isinstance(exc, UsbUnavailable) else CHECK_FAILED
         return Findings(peripherals=unavailable(self.rules, why))
+
+
+@register("usb", order=10)
+def _build(cfg: AgentConfig, sources: Sources) -> UsbCheck:
+    """Always built: with no ``[[devices]]`` it reports that nothing is expected."""
+    return UsbCheck(
+        cfg.devices, sources.usb_reader, cfg.intervals.check_timeout_s, cfg.intervals.poll_s
+    )
 
 
 # --------------------------------------------------------------------------- pyusb reader
