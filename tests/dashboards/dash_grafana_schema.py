@@ -24,9 +24,14 @@ August 2024 state, the 11.2 branch cut):
 - mute timings: pkg/services/provisioning/alerting/mute_times_types.go (MuteTimeV1, Prometheus
   time_interval syntax).
 
+The grafana/grafana repository is too large to bring here whole, so its 11.2.0 tag could not be
+checked out; the 11.2 state of the files above was established from their stored versions, the
+release notes (CHANGELOG.md: "Support median in reduce expressions" is an 11.2.0 entry) and the
+grafana/alerting history (webhook TLS, 2024-10-21; route active time intervals, 2024-08-09).
+
 Keys introduced by later Grafana versions (``keepFiringFor``,
 ``missing_series_evals_to_resolve``, ``active_time_intervals``, webhook ``tlsConfig`` ...) are
-reported as such: Grafana 11.2 would silently ignore them, and that loss is what these checks
+reported as such: Grafana 11.2 ignores them silently, and that loss is what these checks
 exist to catch. Unknown keys are reported (a typo loses a setting); required keys, types,
 enumerations, durations and references (condition -> a refId, policies -> contact points and
 mute timings) are checked; the ruler-API shape grafanalib's AlertRulev9 emits
@@ -109,6 +114,8 @@ RULE_KEYS = {
 LATER_KEYS = {
     "keepFiringFor": "Grafana 12 (keep firing / Recovering state)",
     "missing_series_evals_to_resolve": "Grafana 12",
+    # The notifier library parses it on routes from 2024-08-09 but applied it only from
+    # 2024-09-06 (grafana/alerting cdc634f2): Grafana 11.3.
     "active_time_intervals": "Grafana 11.3",
     "tlsConfig": "Grafana 11.4 (webhook TLS)",
     "hmacConfig": "Grafana 12 (webhook HMAC signing)",
@@ -198,7 +205,7 @@ def _unknown(obj: Mapping[str, Any], allowed: set[str], where: str) -> list[str]
             continue
         if key in LATER_KEYS:
             out.append(
-                f"{where}: {key!r} is not read by Grafana {GRAFANA_VERSION} "
+                f"{where}: {key!r} is not supported by Grafana {GRAFANA_VERSION} "
                 f"(added in {LATER_KEYS[key]})"
             )
         else:

@@ -151,13 +151,13 @@ def test_validator_rejects_grafanalibs_ruler_api_shape() -> None:
         (lambda r: r["labels"].update(team="$TEAM"), "env-interpolated"),
         (lambda r: r["data"][0]["model"].pop("expr"), "needs expr"),
         # Keys of later Grafana versions: 11.2 would silently drop them.
-        (lambda r: r.update(keepFiringFor="5m"), "not read by Grafana 11.2.0"),
-        (lambda r: r.update(missing_series_evals_to_resolve=3), "not read by Grafana 11.2.0"),
+        (lambda r: r.update(keepFiringFor="5m"), "not supported by Grafana 11.2.0"),
+        (lambda r: r.update(missing_series_evals_to_resolve=3), "not supported by Grafana 11.2.0"),
         (
             lambda r: r.update(
                 notification_settings={"receiver": "pantau-it", "active_time_intervals": ["x"]}
             ),
-            "not read by Grafana 11.2.0",
+            "not supported by Grafana 11.2.0",
         ),
         (lambda r: r["data"][1]["model"].update(reducer="avg"), "model.reducer"),
         (lambda r: r["data"][1]["model"].update(settings={"mode": "dropNaN"}), "settings.mode"),
@@ -324,7 +324,7 @@ def test_contact_points_policies_and_mute_timings(files: dict[str, str]) -> None
             lambda d: d["contactPoints"][1]["receivers"][0]["settings"].update(
                 tlsConfig={"insecureSkipVerify": True}
             ),
-            "not read by Grafana 11.2.0",
+            "not supported by Grafana 11.2.0",
         ),
         (
             "cps",
@@ -336,7 +336,7 @@ def test_contact_points_policies_and_mute_timings(files: dict[str, str]) -> None
         (
             "policies",
             lambda d: d["policies"][0]["routes"][1].update(active_time_intervals=["office"]),
-            "not read by Grafana 11.2.0",
+            "not supported by Grafana 11.2.0",
         ),
     ],
 )

@@ -3,9 +3,11 @@
 How Grafana turns a panel into a Prometheus query step (Grafana 11.2; the frontend parts are in
 the pinned npm packages this test reads, the backend parts are Go):
 
-1. Frontend, query runner (public/app/features/query/state/PanelQueryRunner.ts, and the scenes
-   SceneQueryRunner Grafana 11 dashboards use): ``lowerIntervalLimit = panel.interval ||
-   datasource.interval`` (the datasource's ``jsonData.timeInterval``), then
+1. Frontend, query runner (public/app/features/query/state/PanelQueryRunner.ts, the default in
+   11.2; the scenes SceneQueryRunner, default from 11.3, computes the same):
+   ``lowerIntervalLimit = panel.interval || datasource.interval`` (the datasource's
+   ``jsonData.timeInterval``), ``maxDataPoints = panel.maxDataPoints`` (else the panel's width
+   in pixels), then
    ``rangeUtil.calculateInterval(range, maxDataPoints, lowerIntervalLimit)``
    (packages/grafana-data/src/datetime/rangeutil.ts): ``intervalMs = max(lowLimit,
    roundInterval(range / maxDataPoints))``, sent with the query as ``intervalMs``.
