@@ -12,6 +12,11 @@ bounded report fields; escaping them (backslash, double quote, newline) is done 
 fleet model. Series counts are bounded: device classes by the config and inventory, probe targets
 and disk mounts to ``MAX_PER_STATION`` per station, rejection reasons and station states by fixed
 enumerations.
+
+Sample values that come from reports go through :func:`sample_value`, so that no report can make
+the page unparsable for Prometheus (which would lose the whole fleet's scrape, not one series):
+the wire contract already bounds every number, and this is the second line of defence for values
+that reach the fleet some other way.
 """
 
 from __future__ import annotations
@@ -33,6 +38,45 @@ from pantau.contract.metrics import Family
 from pantau.contract.vocabulary import STATION_STATUSES
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+#: Integers up to this magnitude are printed as they are (exact as doubles).
+_EXACT_INT: Final = 2**53
+
+
+def sample_value(value: object) -> str:
+    """``value`` as a sample value that Prometheus' own parser accepts, whatever it is.
+
+    Prometheus reads values with Go's ``strconv.ParseFloat``, which takes every form Python prints
+    for a float (``1e+308``, ``inf``, ``nan``, ``-0.0``) but rejects, with a range error, a number
+    beyond the largest double: an integer of 310 digits is valid JSON and valid for Python's
+    parsers, yet one such sample makes Prometheus reject the whole page. Such integers become the
+    nearest double, or ``+Inf``/``-Inf`` beyond that range; a value that is no number is ``NaN``.
+    """
+    kind = type(value)
+    if kind is float:
+        return repr(value)
+    if kind is int:
+        if -_EXACT_INT <= value <= _EXACT_INT:  # type: ignore[operator]
+            return str(value)
+        try:
+            return repr(float(value))  # type: ignore[arg-type]
+        except OverflowError:
+            return "+Inf" if value > 0 else "-Inf"  # type: ignore[operator]
+    if kind is bool:
+        return "1" if value else "0"
+    if isinstance(value, int | float):  # subclasses (numpy scalars, IntEnum): as a plain number
+        try:
+            return sample_value(float(value))
+        except OverflowError:
+            return "+Inf" if value > 0 else "-Inf"
+    return "NaN"
+
+
+def _difference(a: float, b: float) -> str:
+    """``a - b`` as a sample value (never raises, whatever ``a`` and ``b`` are)."""
+    try:
+        return sample_value(a - b)
+    except (OverflowError, TypeError):
+        return "NaN"
 
 
 def escape_label(value: str) -> str:
@@ -133,7 +177,8 @@ def _login_up(views: Views, labels: Labels, _now: float, _stale: float) -> str:
 def _login_duration(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     return "".join(
         [
-            f'pantau_login_probe_duration_seconds{{{ls},target="{escape_label(t)}"}} {d!r}\n'
+            f'pantau_login_probe_duration_seconds{{{ls},target="{escape_label(t)}"}}'
+            f" {sample_value(d)}\n"
             for v, ls in zip(views, labels, strict=True)
             if (r := v.report) is not None
             for t, _, d, _ in r.probes
@@ -158,7 +203,7 @@ def _host(index: int, family: Family) -> FamilyText:
     def text(views: Views, labels: Labels, _now: float, _stale: float) -> str:
         return "".join(
             [
-                f"{name}{{{ls}}} {h[index]!r}\n"
+                f"{name}{{{ls}}} {sample_value(h[index])}\n"
                 for v, ls in zip(views, labels, strict=True)
                 if (r := v.report) is not None and (h := r.host) is not None
             ]
@@ -173,7 +218,7 @@ def _disk(index: int, family: Family) -> FamilyText:
     def text(views: Views, labels: Labels, _now: float, _stale: float) -> str:
         return "".join(
             [
-                f'{name}{{{ls},mount="{escape_label(d[0])}"}} {d[index]}\n'
+                f'{name}{{{ls},mount="{escape_label(d[0])}"}} {sample_value(d[index])}\n'
                 for v, ls in zip(views, labels, strict=True)
                 if (r := v.report) is not None
                 for d in r.disks
@@ -186,7 +231,7 @@ def _disk(index: int, family: Family) -> FamilyText:
 def _skew(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     return "".join(
         [
-            f"pantau_host_clock_skew_seconds{{{ls}}} {r.ts - v.state_rx!r}\n"
+            f"pantau_host_clock_skew_seconds{{{ls}}} {_difference(r.ts, v.state_rx)}\n"
             for v, ls in zip(views, labels, strict=True)
             if (r := v.report) is not None
         ]

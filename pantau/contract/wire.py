@@ -55,6 +55,25 @@ Segment = Annotated[str, msgspec.Meta(pattern=SEGMENT_PATTERN)]
 ShortText = Annotated[str, msgspec.Meta(max_length=256)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
+# Every number on the wire is bounded by what it can mean, so that no report carries a value that
+# breaks a consumer (a 310-digit integer is valid JSON, but Prometheus rejects a scrape page that
+# holds it, for the whole fleet). Violations are rejected as ``out_of_range``.
+#: 2**53: the largest integer every JSON implementation and Prometheus (IEEE doubles) hold exactly.
+EXACT_INT_MAX: Final = 2**53
+#: 9999-12-31T23:59:59Z: RFC 5280's "no well-defined expiration" certificate date, and the last
+#: second most datetime libraries can show. Timestamps are Unix seconds in [0, TIMESTAMP_MAX].
+TIMESTAMP_MAX: Final = 253_402_300_799.0
+#: One day: longer than any probe, check or reporting interval may take.
+DURATION_MAX: Final = 86_400.0
+#: Devices of one class, or expected rules of one class, on one PC (USB allows 127 per bus).
+DEVICE_COUNT_MAX: Final = 1024
+#: Bytes (memory, disk): up to 8 PiB, exact as a double.
+Bytes = Annotated[int, msgspec.Meta(ge=0, le=EXACT_INT_MAX)]
+#: Event and message counts.
+Count = Annotated[int, msgspec.Meta(ge=0, le=EXACT_INT_MAX)]
+DeviceCount = Annotated[int, msgspec.Meta(ge=0, le=DEVICE_COUNT_MAX)]
+Timestamp = Annotated[float, msgspec.Meta(ge=0, le=TIMESTAMP_MAX)]
+Duration = Annotated[float, msgspec.Meta(ge=0, le=DURATION_MAX)]
 #: Sequence numbers: exact in every JSON implementation (IEEE double), so a hostile huge value
 #: cannot freeze a collector's ordering for that session.
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
@@ -76,6 +95,8 @@ class Reason(enum.StrEnum):
     MISSING_FIELD = "missing_field"
     INVALID_FIELD = "invalid_field"
     STATION_MISMATCH = "station_mismatch"
+    #: A number outside what its field can mean (see the bounds above).
+    OUT_OF_RANGE = "out_of_range"
 
 
 class WireError(PantauError, ValueError):
@@ -95,7 +116,7 @@ class Device(msgspec.Struct, frozen=True, omit_defaults=True):
 
     vid: UsbId
     pid: UsbId
-    bus: NonNegInt = 0
+    bus: Annotated[int, msgspec.Meta(ge=0, le=0xFFFF)] = 0
     port: Annotated[str, msgspec.Meta(max_length=32)] = ""
     manufacturer: ShortText = ""
     product: ShortText = ""
@@ -107,8 +128,8 @@ class Peripheral(msgspec.Struct, frozen=True, omit_defaults=True):
     device_class: Name
     present: bool
     #: How many distinct expected rules the class has, and how many of them matched.
-    expected: NonNegInt = 1
-    found: NonNegInt = 0
+    expected: DeviceCount = 1
+    found: DeviceCount = 0
     devices: tuple[Device, ...] = ()
     #: Empty when present; otherwise e.g. ``missing``, ``libusb_unavailable``, ``check_failed``.
     reason: Annotated[str, msgspec.Meta(max_length=64)] = ""
@@ -120,25 +141,25 @@ class Probe(msgspec.Struct, frozen=True, omit_defaults=True):
     target: Name
     kind: Annotated[str, msgspec.Meta(max_length=16)]
     up: bool
-    duration_s: NonNegFloat
+    duration_s: Duration
     #: ``ok`` or an enumerated failure (dns, refused, timeout, tls, http_status, ...).
     reason: Annotated[str, msgspec.Meta(max_length=64)] = "ok"
     status_code: Annotated[int, msgspec.Meta(ge=0, le=999)] | None = None
-    cert_expiry_ts: float | None = None
+    cert_expiry_ts: Timestamp | None = None
 
 
 class Disk(msgspec.Struct, frozen=True):
     mount: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    free_bytes: NonNegInt
-    size_bytes: NonNegInt
+    free_bytes: Bytes
+    size_bytes: Bytes
 
 
 class Host(msgspec.Struct, frozen=True, omit_defaults=True):
     cpu_ratio: Ratio
-    mem_available_bytes: NonNegInt
-    mem_total_bytes: NonNegInt
-    boot_ts: float
-    agent_start_ts: float
+    mem_available_bytes: Bytes
+    mem_total_bytes: Bytes
+    boot_ts: Timestamp
+    agent_start_ts: Timestamp
     disks: tuple[Disk, ...] = ()
 
 
@@ -147,13 +168,13 @@ class CheckRun(msgspec.Struct, frozen=True, omit_defaults=True):
 
     name: Name
     ok: bool
-    duration_s: NonNegFloat
+    duration_s: Duration
     reason: Annotated[str, msgspec.Meta(max_length=256)] = ""
 
 
 class SpoolStats(msgspec.Struct, frozen=True, omit_defaults=True):
-    queued: NonNegInt = 0
-    dropped_total: NonNegInt = 0
+    queued: Count = 0
+    dropped_total: Count = 0
 
 
 # --------------------------------------------------------------------------- messages
@@ -168,7 +189,8 @@ class Header(msgspec.Struct, frozen=True, kw_only=True):
     agent_version: ShortText
     session: Segment
     seq: Seq
-    ts: float
+    #: Agent clock; 0 up to :data:`TIMESTAMP_MAX` (a PC whose clock battery died reports 1970).
+    ts: Timestamp
 
 
 class HeaderFields(TypedDict):
@@ -282,6 +304,8 @@ class _Version(msgspec.Struct):
 
 
 _VERSION_DECODER: Final = msgspec.json.Decoder(_Version)
+#: msgspec's messages for a number outside a field's bounds (or outside a double's range).
+_RANGE_RE: Final = re.compile(r"Expected `(?:int|float)` [<>]=? |Number out of range")
 
 
 # --------------------------------------------------------------------------- topics
@@ -358,6 +382,8 @@ def _classify(exc: msgspec.DecodeError, payload: bytes) -> WireError:
     text = str(exc)
     if text.startswith(("Object missing required field", "Expected `array` of at least length")):
         return WireError(Reason.MISSING_FIELD, text)
+    if _RANGE_RE.match(text):
+        return WireError(Reason.OUT_OF_RANGE, text)
     return WireError(Reason.INVALID_FIELD, text)
 
 

@@ -227,9 +227,10 @@ class Shipped:
         path.write_text(text)
         return path
 
-    def start_collector(self, user: str, **http: Any) -> str:
-        """``pantau-collector run`` as identity ``user``; returns its base URL once connected."""
-        port = procs.free_port()
+    def start_collector(self, user: str, *, port: int = 0, **http: Any) -> str:
+        """``pantau-collector run`` as identity ``user`` (HTTP on ``port``, default a free one);
+        returns its base URL once connected."""
+        port = port or procs.free_port()
         config = self.collector_config(user, port, **http)
         log = self.root / f"collector-{user}.log"
         proc = procs.spawn([str(BIN / "pantau-collector"), "run", "--config", str(config)], log)

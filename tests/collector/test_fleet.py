@@ -451,6 +451,22 @@ def test_golden_fixtures_are_accepted() -> None:
     ]
 
 
+def test_golden_rejected_payloads_are_counted_by_reason() -> None:
+    """tests/fixtures/wire/rejected/{kind}.{reason}.{what}.json: each counted under its reason
+    (a 310-digit byte count never reaches the fleet, so never the /metrics page)."""
+    f = make()
+    files = sorted((FIXTURES / "rejected").glob("*.json"))
+    assert files
+    expected: dict[str, int] = {}
+    for path in files:
+        kind, reason, _ = path.name.split(".", 2)
+        assert f.ingest(topic(kind=kind), path.read_bytes(), T0) == reason, path.name  # type: ignore[arg-type]
+        expected[reason] = expected.get(reason, 0) + 1
+    snap = f.snapshot(T0)
+    assert {r: n for r, n in snap.rejected.items() if n} == expected
+    assert view(f).report is None
+
+
 # --------------------------------------------------------------------------- peripherals
 
 

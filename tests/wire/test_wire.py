@@ -111,7 +111,7 @@ def test_beat_ignores_appended_elements() -> None:
         (b'[2,"s",1]', Reason.WRONG_VERSION),
         (b'[1,"s"]', Reason.MISSING_FIELD),
         (b'[1,"bad session!",1]', Reason.INVALID_FIELD),
-        (b'[1,"s",-1]', Reason.INVALID_FIELD),
+        (b'[1,"s",-1]', Reason.OUT_OF_RANGE),
         (b'{"v":1,"session":"s","seq":1}', Reason.INVALID_FIELD),
         (b"[1,", Reason.BAD_JSON),
     ],
@@ -203,14 +203,14 @@ def _state(**over: object) -> bytes:
         (b'{"v": 2}', Reason.WRONG_VERSION),
         (b'{"v": 1}', Reason.MISSING_FIELD),
         (_state(seq="1"), Reason.INVALID_FIELD),
-        (_state(seq=-1), Reason.INVALID_FIELD),
-        (_state(seq=2**53 + 1), Reason.INVALID_FIELD),
+        (_state(seq=-1), Reason.OUT_OF_RANGE),
+        (_state(seq=2**53 + 1), Reason.OUT_OF_RANGE),
         (b'{"a":' * 5000, Reason.BAD_JSON),
         (b'{"v":1,"x":' + b"[" * 20000 + b"]" * 20000 + b"}", Reason.BAD_JSON),
         (b"[" * 30000, Reason.INVALID_FIELD),  # not an object: rejected at the first byte
         (_state(station="a/b"), Reason.INVALID_FIELD),
         (_state(host={"cpu_ratio": 0.5}), Reason.MISSING_FIELD),
-        (_state(host={"cpu_ratio": 2.0}), Reason.INVALID_FIELD),
+        (_state(host={"cpu_ratio": 2.0}), Reason.OUT_OF_RANGE),
         (_state(peripherals=[{"device_class": "camera", "present": "yes"}]), Reason.INVALID_FIELD),
         (_state(type="event"), Reason.INVALID_FIELD),
         (_state(station="3310-bayat-01"), Reason.STATION_MISMATCH),
@@ -235,7 +235,8 @@ def test_status_value_is_enumerated() -> None:
 
 segment = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,20}\Z")
 text = st.text(max_size=40)
-finite = st.floats(min_value=0, max_value=1e10, allow_nan=False, allow_infinity=False)
+finite = st.floats(min_value=0, max_value=wire.TIMESTAMP_MAX, allow_nan=False)
+durations = st.floats(min_value=0, max_value=wire.DURATION_MAX, allow_nan=False)
 usb_id = st.integers(min_value=0, max_value=0xFFFF)
 name = st.text(min_size=1, max_size=20)
 
@@ -262,7 +263,7 @@ probes = st.builds(
     target=name,
     kind=st.sampled_from(["tcp", "http", "https", "tls"]),
     up=st.booleans(),
-    duration_s=finite,
+    duration_s=durations,
     reason=st.sampled_from(["ok", "dns", "refused", "timeout", "tls", "http_status"]),
     status_code=st.none() | st.integers(100, 599),
     cert_expiry_ts=st.none() | finite,
@@ -301,7 +302,7 @@ states = st.builds(
     probes=st.lists(probes, max_size=3).map(tuple),
     host=st.none() | hosts,
     checks=st.lists(
-        st.builds(wire.CheckRun, name=name, ok=st.booleans(), duration_s=finite, reason=text),
+        st.builds(wire.CheckRun, name=name, ok=st.booleans(), duration_s=durations, reason=text),
         max_size=3,
     ).map(tuple),
     spool=st.builds(
