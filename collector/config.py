@@ -191,9 +191,16 @@ def _check_tls_files(
 
 def check(cfg: CollectorConfig, source: str) -> None:
     """Step ``check`` of the config pipeline: cross-field rules; raises :class:`SettingsError`."""
-    mqtt, http, fleet = cfg.mqtt, cfg.http, cfg.fleet
     if cfg.log_level and cfg.log != LogSettings():
         raise SettingsError(source, "log_level", "set log.level only (log_level is its old name)")
+    _check_mqtt(cfg.mqtt, source)
+    _check_http(cfg.http, source)
+    fleet = cfg.fleet
+    if len(set(fleet.device_classes)) != len(fleet.device_classes):
+        raise SettingsError(source, "fleet.device_classes", "a device class is listed twice")
+
+
+def _check_mqtt(mqtt: MqttConfig, source: str) -> None:
     for i, topic in enumerate(mqtt.topics):
         why = _valid_filter(topic)
         if why:
@@ -210,6 +217,9 @@ def check(cfg: CollectorConfig, source: str) -> None:
         raise SettingsError(source, "mqtt.tls", "certificate files are set but mqtt.tls is false")
     if mqtt.reconnect_min_s > mqtt.reconnect_max_s:
         raise SettingsError(source, "mqtt.reconnect_min_s", "must not exceed mqtt.reconnect_max_s")
+
+
+def _check_http(http: HttpConfig, source: str) -> None:
     if bool(http.tls_cert_file) != bool(http.tls_key_file):
         raise SettingsError(
             source, "http.tls_cert_file", "set both http.tls_cert_file and http.tls_key_file"
@@ -230,8 +240,6 @@ def check(cfg: CollectorConfig, source: str) -> None:
             f"not a {PASSWORD_HASH_SCHEME}$iterations$salt$hash value "
             "(make one with `pantau-collector hash-password`)",
         )
-    if len(set(fleet.device_classes)) != len(fleet.device_classes):
-        raise SettingsError(source, "fleet.device_classes", "a device class is listed twice")
 
 
 def resolve_paths(cfg: CollectorConfig, base_dir: Path) -> CollectorConfig:

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from pantau import __version__
 from pantau.contract import klaten, wire
@@ -253,31 +253,35 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        rates = parse_rates(args.faults)
-        if args.inventory is not None:
-            entries = load_inventory(args.inventory)
-        elif args.stations:
-            entries = synthetic_fleet(args.stations)
-        else:
-            entries = klaten.inventory()
-        password = (
-            read_secret(args.password_file, "--password-file", "password")
-            if args.password_file
-            else None
-        )
-        if args.tls:
-            # Load the CA now: a missing or non-PEM file is a usage error, not a traceback later.
-            ssl.create_default_context(cafile=str(args.ca_file) if args.ca_file else None)
-    except (ValueError, InventoryError, ConfigError) as exc:
-        print(f"pantau simulate: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ssl.SSLError) as exc:
-        print(f"pantau simulate: --ca-file {args.ca_file}: {exc}", file=sys.stderr)
-        return 2
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    rates: dict[str, float]
+    entries: list[InventoryEntry]
+    password: str | None
 
+
+def _inputs(args: argparse.Namespace) -> _Inputs:
+    """Everything the run needs from files and arguments; raises on a usage mistake."""
+    rates = parse_rates(args.faults)
+    if args.inventory is not None:
+        entries = load_inventory(args.inventory)
+    elif args.stations:
+        entries = synthetic_fleet(args.stations)
+    else:
+        entries = klaten.inventory()
+    password = (
+        read_secret(args.password_file, "--password-file", "password")
+        if args.password_file
+        else None
+    )
+    if args.tls:
+        # Load the CA now: a missing or non-PEM file is a usage error, not a traceback later.
+        ssl.create_default_context(cafile=str(args.ca_file) if args.ca_file else None)
+    return _Inputs(rates, list(entries), password)
+
+
+def _client(args: argparse.Namespace, password: str | None) -> Any:
+    """A paho client with the run's identity and TLS (not connected)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -292,36 +296,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         client.username_pw_set(args.username, password)
     if args.tls:
         client.tls_set(ca_certs=str(args.ca_file) if args.ca_file else None)
+    return client
+
+
+def _publish_loop(args: argparse.Namespace, client: Any, model: FleetModel, stations: int) -> None:
+    """Births, then one tick per interval until stopped (SIGTERM), ``--once`` or ``--duration``."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    sent = 0
+    infos = [
+        client.publish(topic, payload, qos=1, retain=retain)
+        for topic, payload, retain in model.births(time.time())
+    ]
+    started = time.monotonic()
+    while not stop.is_set():
+        tick_start = time.monotonic()
+        for topic, payload, retain in model.tick(time.time()):
+            infos.append(client.publish(topic, payload, qos=1, retain=retain))
+        for info in infos:
+            info.wait_for_publish(30)
+        sent += len(infos)
+        infos.clear()
+        print(f"pantau simulate: {stations} stations, {sent} messages sent", flush=True)
+        elapsed = time.monotonic() - started
+        if args.once or (args.duration and elapsed >= args.duration):
+            break
+        stop.wait(max(0.0, args.interval - (time.monotonic() - tick_start)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        inputs = _inputs(args)
+    except (ValueError, InventoryError, ConfigError) as exc:
+        print(f"pantau simulate: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ssl.SSLError) as exc:
+        print(f"pantau simulate: --ca-file {args.ca_file}: {exc}", file=sys.stderr)
+        return 2
+    client = _client(args, inputs.password)
     try:
         client.connect(args.host, args.port, keepalive=30)
     except OSError as exc:
         print(f"pantau simulate: cannot connect to {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     client.loop_start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     model = FleetModel(
-        entries, interval_s=args.interval, rates=rates, seed=args.seed, now=time.time()
+        inputs.entries,
+        interval_s=args.interval,
+        rates=inputs.rates,
+        seed=args.seed,
+        now=time.time(),
     )
-    sent = 0
-    infos = []
-    for topic, payload, retain in model.births(time.time()):
-        infos.append(client.publish(topic, payload, qos=1, retain=retain))
-    started = time.monotonic()
     try:
-        while not stop.is_set():
-            tick_start = time.monotonic()
-            for topic, payload, retain in model.tick(time.time()):
-                infos.append(client.publish(topic, payload, qos=1, retain=retain))
-            for info in infos:
-                info.wait_for_publish(30)
-            sent += len(infos)
-            infos.clear()
-            print(f"pantau simulate: {len(entries)} stations, {sent} messages sent", flush=True)
-            elapsed = time.monotonic() - started
-            if args.once or (args.duration and elapsed >= args.duration):
-                break
-            stop.wait(max(0.0, args.interval - (time.monotonic() - tick_start)))
+        _publish_loop(args, client, model, len(inputs.entries))
     except KeyboardInterrupt:
         pass
     finally:
