@@ -45,7 +45,8 @@ class Snapshot:
     probes: Sequence[wire.Probe] = ()
     checks: Sequence[wire.CheckRun] = ()
     host: wire.Host | None = None
-    #: Per device class, labels of missing rules (for the event detail).
+    #: Per absent device class, the missing rules or the devices whose driver failed (the
+    #: event detail).
     missing: dict[str, str] = field(default_factory=dict)
 
 
@@ -74,8 +75,9 @@ def advance(before: Baseline, now: Snapshot) -> tuple[Baseline, list[Change]]:
             ids = ", ".join(f"{d.vid:04x}:{d.pid:04x}" for d in by_class[device_class].devices)
             changes.append(Change(EventKind.PERIPHERAL_ADDED, device_class, f"found {ids}"))
         else:
-            missing = now.missing.get(device_class, "")
-            detail = f"missing {missing}" if missing else "missing"
+            what = now.missing.get(device_class, "")
+            reason = by_class[device_class].reason or "missing"  # or driver_failed
+            detail = f"{reason} {what}" if what else reason
             changes.append(Change(EventKind.PERIPHERAL_REMOVED, device_class, detail))
     probes, flipped = _flips(before.probes, ((p.target, p.up) for p in now.probes))
     reasons = {p.target: p.reason for p in now.probes}

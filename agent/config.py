@@ -146,6 +146,11 @@ class DeviceRule(_Section, frozen=True):
     interface_class: UsbClass | None = None
     #: A label for people ("Canon EOS 1300D"); shown when the device is missing.
     name: Text = ""
+    #: Linux: the device counts only with a kernel driver bound to one of its interfaces
+    #: (usbhid for a signature pad, uvcvideo for a webcam); leave false for devices the
+    #: enrollment software drives through libusb (no kernel driver). Windows always reports a
+    #: device whose driver failed (a Device Manager problem code), whatever this says.
+    needs_driver: bool = False
 
 
 ProbeKind = Literal["tcp", "tls", "http", "https"]

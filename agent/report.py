@@ -34,6 +34,14 @@ _USB_UNAVAILABLE_HINT: Final = (
     "Pemeriksaan USB tidak bisa berjalan (libusb tidak ada): hubungi teknisi TI.",
     "The USB check cannot run (libusb missing): call the IT technician.",
 )
+_DRIVER_FAILED_HINT: Final = (
+    "{id} terhubung ke USB tetapi drivernya gagal (Device Manager menunjukkan kode masalah, "
+    "mis. 10 atau 43): cabut lalu colok lagi kabelnya, nyalakan ulang PC; bila tetap gagal, "
+    "pasang ulang driver {id_l} atau hubungi teknisi TI.",
+    "{en} is on USB but its driver failed (Device Manager shows a problem code, e.g. 10 or "
+    "43): unplug and replug it, restart the PC; if it still fails, reinstall the {en_l} "
+    "driver or call IT.",
+)
 _USB_FAILED_HINT: Final = (
     "Pemeriksaan USB gagal: hubungi teknisi TI.",
     "The USB check failed: call the IT technician.",
@@ -131,12 +139,15 @@ def _device_hint(device_class: str, reason: str) -> tuple[str, str]:
         return _USB_UNAVAILABLE_HINT
     if reason == PeripheralReason.CHECK_FAILED:
         return _USB_FAILED_HINT
-    if device_class == "camera":
-        return _CAMERA_HINT
     name_id, name_en = class_names(device_class)
+    template = _DEVICE_HINT
+    if reason == PeripheralReason.DRIVER_FAILED:
+        template = _DRIVER_FAILED_HINT
+    elif device_class == "camera":
+        return _CAMERA_HINT
     return (
-        _DEVICE_HINT[0].format(id=name_id[:1].upper() + name_id[1:], id_l=name_id.lower()),
-        _DEVICE_HINT[1].format(en=name_en[:1].upper() + name_en[1:], en_l=name_en.lower()),
+        template[0].format(id=name_id[:1].upper() + name_id[1:], id_l=name_id.lower()),
+        template[1].format(en=name_en[:1].upper() + name_en[1:], en_l=name_en.lower()),
     )
 
 
@@ -212,6 +223,8 @@ def render_text(state: wire.State, cfg: AgentConfig, files: Sequence[ConfigError
             prob = by_subject[("peripheral", p.device_class)]
             tag = "[HILANG]" if p.reason == PeripheralReason.MISSING else "[GAGAL] "
             lines.append(f"  {tag} {label}: {prob.summary}")
+            if p.reason == PeripheralReason.DRIVER_FAILED:  # on USB: say which device
+                lines += [f"           {_device_text(d)}" for d in p.devices]
             lines.append(f"           {prob.hint_id}")
             lines.append(f"           {prob.hint_en}")
     if state.probes:

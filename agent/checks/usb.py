@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Final, Protocol
 
 from pantau.agent import windows
@@ -37,6 +37,8 @@ MAX_DEVICES_REPORTED: Final = 16
 MISSING: Final = PeripheralReason.MISSING
 LIBUSB_UNAVAILABLE: Final = PeripheralReason.LIBUSB_UNAVAILABLE
 CHECK_FAILED: Final = PeripheralReason.CHECK_FAILED
+DRIVER_FAILED: Final = PeripheralReason.DRIVER_FAILED
+NO_KERNEL_DRIVER: Final = "no kernel driver bound"
 
 #: Environment variable naming the libusb shared library to load (an unusual location, or a
 #: specific DLL on Windows); unset: the system's libusb (Windows: the libusb-package wheel's).
@@ -60,6 +62,10 @@ class UsbDevice:
     interface_classes: tuple[int, ...] = ()
     manufacturer: str = ""
     product: str = ""
+    #: Windows: the Device Manager problem code of the device or one of its interfaces (0: none).
+    problem: int = 0
+    #: Linux: a kernel driver is bound to one of its interfaces (None: not known, not Linux).
+    driver_bound: bool | None = None
 
     @property
     def ids(self) -> str:
@@ -103,10 +109,30 @@ def rule_label(rule: DeviceRule) -> str:
     return f"{rule.name} ({ids})" if rule.name else ids
 
 
+def driver_failure(rule: DeviceRule, device: UsbDevice) -> str:
+    """Why ``device`` does not work although enumerated (``""``: it works, or no one can tell).
+    Windows' problem codes always count; Linux's unbound interfaces only for ``needs_driver``."""
+    if device.problem:
+        return windows.problem_text(device.problem)
+    if rule.needs_driver and device.driver_bound is False:
+        return NO_KERNEL_DRIVER
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class RuleMatch:
     rule: DeviceRule
     devices: tuple[UsbDevice, ...]
+
+    @property
+    def failures(self) -> tuple[tuple[UsbDevice, str], ...]:
+        """Matched devices whose driver failed, with why."""
+        return tuple((d, why) for d in self.devices if (why := driver_failure(self.rule, d)))
+
+    @property
+    def ok(self) -> bool:
+        """A matched device works."""
+        return len(self.failures) < len(self.devices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +144,30 @@ class ClassStatus:
 
     @property
     def present(self) -> bool:
-        return all(m.devices for m in self.rules)
+        return all(m.ok for m in self.rules)
 
     @property
     def missing(self) -> tuple[DeviceRule, ...]:
         return tuple(m.rule for m in self.rules if not m.devices)
+
+    @property
+    def driver_failures(self) -> tuple[tuple[UsbDevice, str], ...]:
+        """Devices of rules that matched only devices whose driver failed, with why."""
+        return tuple(f for m in self.rules if m.devices and not m.ok for f in m.failures)
+
+    @property
+    def reason(self) -> str:
+        """``""`` when present; ``missing`` if a rule matched nothing (the cable first), else
+        ``driver_failed``."""
+        if self.present:
+            return ""
+        return MISSING if self.missing else DRIVER_FAILED
+
+    def detail(self) -> str:
+        """What is wrong, for an event or a log line: the missing rules or the failed devices."""
+        if self.missing:
+            return ", ".join(rule_label(r) for r in self.missing)
+        return ", ".join(f"{d.ids} ({why})" for d, why in self.driver_failures)
 
     @property
     def devices(self) -> tuple[UsbDevice, ...]:
@@ -133,9 +178,9 @@ class ClassStatus:
             device_class=self.device_class,
             present=self.present,
             expected=len(self.rules),
-            found=sum(1 for m in self.rules if m.devices),
+            found=sum(1 for m in self.rules if m.ok),
             devices=tuple(d.to_wire() for d in self.devices[:MAX_DEVICES_REPORTED]),
-            reason="" if self.present else MISSING,
+            reason=self.reason,
         )
 
 
@@ -185,11 +230,8 @@ class UsbCheck:
     def run(self) -> Findings:
         statuses = classify(self.rules, self.reader.devices())
         self.last = statuses
-        missing = {
-            s.device_class: ", ".join(rule_label(r) for r in s.missing)
-            for s in statuses
-            if s.missing
-        }
+        # absent classes: the missing rules, or the devices whose driver failed (event detail)
+        missing = {s.device_class: s.detail() for s in statuses if not s.present}
         return Findings(peripherals=tuple(s.to_wire() for s in statuses), missing=missing)
 
     def failed(self, exc: Exception | None) -> Findings:
@@ -233,8 +275,13 @@ class PyUsbReader:
         sysfs_root: str = "/sys/bus/usb/devices",
         find_library: Callable[[str], str | None] | None = None,
         vendors: Collection[int] | None = None,
+        problems: Callable[[], Mapping[tuple[int, int], int]] | None = None,
     ) -> None:
         self.sysfs_root = sysfs_root
+        #: Device Manager problem codes by (vid, pid); default on Windows: cfgmgr32.
+        self.problems = problems
+        if problems is None and sys.platform == "win32":
+            self.problems = _windows_problems
         self.vendors = None if vendors is None else frozenset(vendors)
         #: pyusb's hook to locate the libusb shared library (None: its own search).
         self.find_library = find_library
@@ -258,6 +305,15 @@ class PyUsbReader:
             if dev.bDeviceClass == HUB_CLASS:
                 continue
             out.append(self._describe(dev))
+        if self.problems is not None and out:
+            try:
+                codes = self.problems()
+            except OSError:  # Device Manager cannot be asked: presence alone, as elsewhere
+                codes = {}
+            out = [
+                replace(d, problem=code) if (code := codes.get((d.vid, d.pid), 0)) else d
+                for d in out
+            ]
         return out
 
     def _describe(self, dev: Any) -> UsbDevice:
@@ -277,10 +333,12 @@ class PyUsbReader:
         except (OSError, ValueError, NotImplementedError):
             interface_classes = []
         manufacturer = product = ""
+        driver_bound = None
         if port and sys.platform.startswith("linux"):
             base = os.path.join(self.sysfs_root, port)
             manufacturer = _read_attr(os.path.join(base, "manufacturer"))
             product = _read_attr(os.path.join(base, "product"))
+            driver_bound = _driver_bound(base, port)
         return UsbDevice(
             vid=dev.idVendor,
             pid=dev.idProduct,
@@ -290,7 +348,27 @@ class PyUsbReader:
             interface_classes=tuple(interface_classes),
             manufacturer=manufacturer,
             product=product,
+            driver_bound=driver_bound,
         )
+
+
+def _driver_bound(base: str, port: str) -> bool | None:
+    """Linux: is a kernel driver bound to one of the device's interfaces (``1-2:1.0/driver``)?
+    None when sysfs lists no interface (cannot tell)."""
+    try:
+        interfaces = [e for e in os.listdir(base) if e.startswith(f"{port}:")]
+    except OSError:
+        return None
+    if not interfaces:
+        return None
+    return any(os.path.lexists(os.path.join(base, i, "driver")) for i in interfaces)
+
+
+def _windows_problems() -> dict[tuple[int, int], int]:
+    """Device Manager problem codes of the present USB devices (Windows only)."""
+    if sys.platform == "win32":
+        return windows.driver_problems(windows.Win32Api().usb_devnodes())
+    return {}
 
 
 def _find_backend(find_library: Callable[[str], str | None] | None) -> Any:

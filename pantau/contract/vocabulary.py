@@ -53,6 +53,9 @@ class PeripheralReason(enum.StrEnum):
     MISSING = "missing"  # looked, and the expected device is not on USB
     LIBUSB_UNAVAILABLE = "libusb_unavailable"  # could not look: no libusb
     CHECK_FAILED = "check_failed"  # could not look: the USB check failed
+    #: on USB, but its driver failed: Windows Device Manager shows a problem code (10, 28, 43,
+    #: ...); Linux: no kernel driver bound to any interface, for a rule with ``needs_driver``
+    DRIVER_FAILED = "driver_failed"
 
 
 #: Reasons that mean "could not look", not "missing": no presence change is inferred from them.

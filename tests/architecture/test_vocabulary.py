@@ -46,7 +46,7 @@ def test_every_part_uses_the_one_class_list_and_limits() -> None:
 
 def test_reasons_come_from_the_vocabulary() -> None:
     assert login.ProbeReason is vocabulary.ProbeReason
-    assert {usb.MISSING, usb.LIBUSB_UNAVAILABLE, usb.CHECK_FAILED} == set(
+    assert {usb.MISSING, usb.LIBUSB_UNAVAILABLE, usb.CHECK_FAILED, usb.DRIVER_FAILED} == set(
         vocabulary.PeripheralReason
     )
     assert (

@@ -267,6 +267,8 @@ class UsbDevice:
     manufacturer: str
     product: str
     serial: str
+    #: Kernel driver bound to the interface (a ``driver`` link in sysfs); "" for none.
+    driver: str = ""
 
     @property
     def minor(self) -> int:
@@ -348,7 +350,7 @@ def device_records(dev: UsbDevice) -> tuple[str, str]:
     iface = [
         f"P: {BUS_PATH}/{name}/{name}:1.0",
         "E: DEVTYPE=usb_interface",
-        "E: DRIVER=",
+        f"E: DRIVER={dev.driver}",
         f"E: PRODUCT={product_prop}",
         f"E: TYPE={dev.device_class}/0/0",
         f"E: INTERFACE={dev.interface_class}/0/0",
@@ -361,6 +363,8 @@ def device_records(dev: UsbDevice) -> tuple[str, str]:
         _attr("bInterfaceSubClass", "00"),
         _attr("bInterfaceProtocol", "00"),
     ]
+    if dev.driver:  # as the kernel shows a bound interface: a link to the driver
+        iface.append(f"L: driver=../../../../../../bus/usb/drivers/{dev.driver}")
     return "\n".join(lines) + "\n", "\n".join(iface) + "\n"
 
 
@@ -396,10 +400,13 @@ class UsbBus:
         manufacturer: str = "",
         product: str = "",
         serial: str = "",
+        *,
+        driver: str = "",
     ) -> str:
         """Add a device (emits udev ``add``) and return its syspath. ``interface_class``
         defaults to ``device_class``, or 0xff (vendor specific) when that is 0 (class defined
-        per interface), as for most fingerprint and iris scanners."""
+        per interface), as for most fingerprint and iris scanners. ``driver``: the kernel driver
+        bound to the interface (its sysfs ``driver`` link), e.g. ``usbhid``; none by default."""
         if interface_class is None:
             interface_class = device_class or 0xFF
         port = self._free_port()
@@ -417,6 +424,7 @@ class UsbBus:
             manufacturer=manufacturer,
             product=product,
             serial=serial,
+            driver=driver,
         )
         device, interface = device_records(dev)
         self._before_uevent()
