@@ -33,6 +33,7 @@ def golden(name: str) -> bytes:
     ("name", "kind"),
     [
         ("state_full.json", "state"),
+        ("state_driver_failed.json", "state"),
         ("status_online.json", "status"),
         ("status_offline_will.json", "status"),
         ("event_peripheral_removed.json", "event"),
