@@ -81,7 +81,7 @@ class FleetModel:
         self.rates = rates
         self.rng = random.Random(seed)  # noqa: S311 - reproducible simulation, not crypto
         self.stations = [
-            SimStation(e, uuid.UUID(int=self.rng.getrandbits(128)).hex[:16], now - 3600)
+            SimStation(e, uuid.UUID(int=self.rng.getrandbits(128)).hex[:16], max(0.0, now - 3600))
             for e in entries
         ]
 
