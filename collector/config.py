@@ -71,6 +71,17 @@ class HttpConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     basic_auth_password_hash: str = ""
     #: Or a file holding the password (one line, readable only by the collector's user).
     basic_auth_password_file: str = ""
+    #: Connections open at once. At the cap, the oldest connection that has not sent a complete
+    #: request yet is closed to admit a new one, so idle sockets cannot lock scrapes out.
+    max_connections: Annotated[int, msgspec.Meta(ge=8, le=100_000)] = 256
+    #: Seconds a client has from connecting (TLS handshake included) to a complete request head.
+    header_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
+    #: Seconds one write of a response may block (a client that stops reading is dropped).
+    write_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    #: Failed basic-auth attempts per client address: a burst of this many, then one per
+    #: ``auth_failure_interval_s``; beyond that the password is not even checked (HTTP 429).
+    auth_failure_burst: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+    auth_failure_interval_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 6.0
 
 
 class FleetConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -9,6 +9,27 @@ request logs go to the ``pantau.collector.http`` logger at debug level without h
 millisecond per thousand stations) and renders outside the lock, so a scrape never stalls ingest
 for longer than that. With ``Accept-Encoding: gzip`` the page is compressed family by family at
 ``http.gzip_level``; otherwise it is streamed. Neither holds the whole uncompressed page.
+
+Resource bounds (a hostile client must not lock Prometheus out): at most ``http.max_connections``
+connections are open (lowered to fit the process's file descriptor limit); at the cap, the
+oldest connection that has not sent a complete request head yet is closed to admit the new one,
+so held idle sockets cannot starve scrapes, and only when every connection is busy answering is a
+new one refused. A client has ``http.header_timeout_s`` from connecting (TLS handshake included)
+to a complete request head; each blocked write of a response gives up after
+``http.write_timeout_s``. The listen backlog is 1024 (the stdlib's default is 5), and an
+``accept`` that fails for lack of descriptors pauses the accept loop briefly instead of spinning.
+Request heads are bounded by the stdlib (64 KiB per line, 100 header lines); one request per
+connection (HTTP/1.0).
+
+Failed basic-auth attempts are limited per client address (``http.auth_failure_burst``, then one
+per ``http.auth_failure_interval_s``); beyond that the answer is 429 without checking the
+password, and at most one password hash is computed at a time, so wrong passwords cannot buy the
+collector's CPU. Credentials already verified are remembered and never limited.
+
+Headers: every response has ``X-Content-Type-Options: nosniff`` and ``Cache-Control: no-store``;
+every response also carries a Content-Security-Policy that forbids framing (and the board,
+``X-Frame-Options: DENY``): the board's policy allows its own inline styles and nothing else (no
+script at all, no external resource). See :data:`BOARD_CSP`.
 """
 
 from __future__ import annotations
@@ -16,14 +37,19 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
 import hmac
 import logging
+import resource
+import socket
 import ssl
 import threading
+import time
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -42,6 +68,175 @@ from pantau.collector.fleet import (
 )
 
 log = logging.getLogger(__name__)
+
+#: The board: inline styles (it is one server-rendered page with a ``<style>`` block and a few
+#: ``style`` attributes) and nothing else: no script runs, nothing loads from elsewhere, no page may
+#: frame it, forms and links stay on this server. Style cannot execute code; every value in the
+#: page is HTML-escaped besides.
+BOARD_CSP: Final = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+#: Every other response (text, JSON): nothing to run, load or frame.
+DEFAULT_CSP: Final = "default-src 'none'; frame-ancestors 'none'"
+#: Kept free below the file descriptor limit for the MQTT socket, log and inventory files.
+_FD_RESERVE: Final = 64
+#: Listen backlog (socketserver's default of 5 drops connections under a burst).
+LISTEN_BACKLOG: Final = 1024
+
+
+def connection_cap(configured: int) -> int:
+    """``configured``, lowered to fit the soft file descriptor limit (with a reserve)."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):  # pragma: no cover - no such limit on this platform
+        return configured
+    if soft == resource.RLIM_INFINITY:
+        return configured
+    return max(8, min(configured, int(soft) - _FD_RESERVE))
+
+
+class _Connections:
+    """Open connections and whether each has sent its request head yet (thread-safe)."""
+
+    def __init__(self, cap: int, header_timeout: float) -> None:
+        self.cap = cap
+        self.header_timeout = header_timeout
+        self._lock = threading.Lock()
+        #: socket -> accept time, in accept order, for connections still waiting for a request.
+        self._waiting: OrderedDict[socket.socket, float] = OrderedDict()
+        self._busy: set[socket.socket] = set()
+        self.evicted = 0
+        self.refused = 0
+        self.timed_out = 0
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._waiting) + len(self._busy)
+
+    def admit(self, sock: socket.socket) -> bool:
+        """Register a new connection; at the cap, close the oldest waiting one to make room."""
+        with self._lock:
+            if len(self._waiting) + len(self._busy) >= self.cap:
+                if not self._waiting:
+                    self.refused += 1
+                    return False
+                oldest, _ = self._waiting.popitem(last=False)
+                self.evicted += 1
+                _hang_up(oldest)
+            self._waiting[sock] = time.monotonic()
+            return True
+
+    def busy(self, sock: socket.socket) -> None:
+        """The request head is complete: no longer evictable."""
+        with self._lock:
+            if self._waiting.pop(sock, None) is not None:
+                self._busy.add(sock)
+
+    def release(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._waiting.pop(sock, None)
+            self._busy.discard(sock)
+
+    def expire(self) -> None:
+        """Close connections that did not send a complete request head in time."""
+        horizon = time.monotonic() - self.header_timeout
+        with self._lock:
+            while self._waiting:
+                sock, since = next(iter(self._waiting.items()))
+                if since > horizon:
+                    break
+                del self._waiting[sock]
+                self.timed_out += 1
+                _hang_up(sock)
+
+
+def _hang_up(sock: socket.socket) -> None:
+    """Wake the thread blocked reading ``sock`` (it sees end of file and closes it)."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Server(ThreadingHTTPServer):
+    """ThreadingHTTPServer with a connection cap, request-head deadline and a larger backlog."""
+
+    daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        connections: _Connections,
+    ) -> None:
+        self.connections = connections
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[Any, Any]:
+        try:
+            return super().get_request()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                # The listening socket stays readable: retrying at once would spin a CPU.
+                log.warning("HTTP accept failed (%s); pausing accepts for 0.1 s", exc.strerror)
+                time.sleep(0.1)
+            raise
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:  # noqa: ARG002
+        return self.connections.admit(request)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.connections.release(request)
+        super().shutdown_request(request)
+
+    def service_actions(self) -> None:
+        super().service_actions()
+        self.connections.expire()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:  # noqa: ARG002
+        # A connection closed under the handler (evicted, timed out, reset): no traceback.
+        log.debug("HTTP connection from %s ended with an error", client_address, exc_info=True)
+
+
+class _AuthLimiter:
+    """Failed logins per client address: a token bucket each (bounded number of addresses)."""
+
+    MAX_ADDRESSES: Final = 4096
+
+    def __init__(self, burst: int, interval: float, clock: Callable[[], float] = time.monotonic):
+        self.burst = burst
+        self.interval = interval
+        self.clock = clock
+        self._lock = threading.Lock()
+        #: address -> (tokens, time of the last update)
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self.limited = 0
+
+    def _tokens(self, address: str, now: float) -> float:
+        tokens, since = self._buckets.get(address, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - since) / self.interval)
+
+    def allowed(self, address: str) -> bool:
+        """May ``address`` try a password now?"""
+        with self._lock:
+            ok = self._tokens(address, self.clock()) >= 1.0
+            if not ok:
+                self.limited += 1
+            return ok
+
+    def failed(self, address: str) -> None:
+        with self._lock:
+            now = self.clock()
+            tokens = self._tokens(address, now) - 1.0
+            self._buckets[address] = (max(tokens, 0.0), now)
+            self._buckets.move_to_end(address)
+            while len(self._buckets) > self.MAX_ADDRESSES:
+                self._buckets.popitem(last=False)
+
+    def retry_after(self, address: str) -> int:
+        with self._lock:
+            missing = 1.0 - self._tokens(address, self.clock())
+        return max(1, int(missing * self.interval + 0.999))
 
 
 def station_json(view: StationView, now: float, stale: float) -> dict[str, Any]:
@@ -114,6 +309,15 @@ class _Auth:
         self.password = password
         self._good: set[str] = set()  # Authorization values already verified (hashing is slow)
         self._lock = threading.Lock()
+        #: One password hash at a time: wrong passwords from many addresses cost one core at most.
+        self._hashing = threading.Lock()
+        #: Passwords checked (not answered from the cache of verified credentials).
+        self.verifications = 0
+
+    def known(self, header: str | None) -> bool:
+        """True if ``header`` holds credentials already verified (no hashing)."""
+        with self._lock:
+            return header is not None and header in self._good
 
     def check(self, header: str | None) -> bool:
         if not header or not header.startswith("Basic "):
@@ -126,10 +330,12 @@ class _Auth:
         except (binascii.Error, UnicodeDecodeError):
             return False
         ok_user = hmac.compare_digest(user.encode(), self.user.encode())
-        if self.password_hash:
-            ok = verify_password(password, self.password_hash)
-        else:
-            ok = hmac.compare_digest(password.encode(), self.password.encode())
+        with self._hashing:
+            self.verifications += 1
+            if self.password_hash:
+                ok = verify_password(password, self.password_hash)
+            else:
+                ok = hmac.compare_digest(password.encode(), self.password.encode())
         if ok and ok_user:
             with self._lock:
                 if len(self._good) > 64:
@@ -161,18 +367,26 @@ class HttpServer:
         self.auth: _Auth | None = None
         if cfg.basic_auth_user:
             self.auth = _Auth(cfg.basic_auth_user, cfg.basic_auth_password_hash, password)
+        self.auth_limiter = _AuthLimiter(cfg.auth_failure_burst, cfg.auth_failure_interval_s)
+        cap = connection_cap(cfg.max_connections)
+        if cap < cfg.max_connections:
+            log.warning(
+                "http.max_connections %d lowered to %d to fit the open file limit",
+                cfg.max_connections,
+                cap,
+            )
+        self.connections = _Connections(cap, cfg.header_timeout_s)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         handler = _make_handler(self)
         try:
-            server = ThreadingHTTPServer((self.cfg.host, self.cfg.port), handler)
+            server = _Server((self.cfg.host, self.cfg.port), handler, self.connections)
         except OSError as exc:
             raise StartupError(
                 f"cannot listen on {self.cfg.host}:{self.cfg.port}: {exc.strerror}"
             ) from None
-        server.daemon_threads = True
         if self.cfg.tls_cert_file:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -218,8 +432,41 @@ def _make_handler(app: HttpServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = f"pantau-collector/{__version__}"
 
+        #: Per blocking read until the request head is complete (the total is bounded by
+        #: http.header_timeout_s, enforced by the server), then per blocking write.
+        timeout = app.cfg.header_timeout_s
+
         def version_string(self) -> str:
             return self.server_version  # no Python version in the Server header
+
+        def parse_request(self) -> bool:
+            ok = super().parse_request()
+            if ok:
+                app.connections.busy(self.connection)
+                self.connection.settimeout(app.cfg.write_timeout_s)
+            return ok
+
+        _board_headers = False
+
+        def send_response(self, code: int, message: str | None = None) -> None:
+            super().send_response(code, message)
+            # On every response, errors of the stdlib's request parsing included.
+            self._board_headers = False
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Cache-Control", "no-store")
+
+        def _board(self) -> None:
+            """The board's policy instead of the default one (exactly one policy per response:
+            a browser enforces every policy it gets)."""
+            self._board_headers = True
+            self.send_header("Content-Security-Policy", BOARD_CSP)
+            self.send_header("X-Frame-Options", "DENY")
+            self.send_header("Referrer-Policy", "no-referrer")
+
+        def end_headers(self) -> None:
+            if not self._board_headers:
+                self.send_header("Content-Security-Policy", DEFAULT_CSP)
+            super().end_headers()
 
         def log_message(self, fmt: str, *args: Any) -> None:
             log.debug("%s " + fmt, self.address_string(), *args)
@@ -230,7 +477,8 @@ def _make_handler(app: HttpServer) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
+            if ctype.startswith("text/html"):
+                self._board()
             for key, value in (extra or {}).items():
                 self.send_header(key, value)
             self.end_headers()
@@ -255,13 +503,7 @@ def _make_handler(app: HttpServer) -> type[BaseHTTPRequestHandler]:
                     else:
                         self._send(503, b"mqtt: disconnected\n", "text/plain; charset=utf-8")
                     return
-                if app.auth is not None and not app.auth.check(self.headers.get("Authorization")):
-                    self._send(
-                        401,
-                        b"authentication required\n",
-                        "text/plain; charset=utf-8",
-                        {"WWW-Authenticate": 'Basic realm="pantau", charset="UTF-8"'},
-                    )
+                if app.auth is not None and not self._authorized(app.auth):
                     return
                 if path == "/metrics":
                     self._metrics()
@@ -290,6 +532,33 @@ def _make_handler(app: HttpServer) -> type[BaseHTTPRequestHandler]:
                 with contextlib.suppress(OSError):
                     self._send(500, b"internal error\n", "text/plain; charset=utf-8")
 
+        def _authorized(self, auth: _Auth) -> bool:
+            """Check basic auth; answers 401 or 429 itself when the request may not go on."""
+            header = self.headers.get("Authorization")
+            if auth.known(header):
+                return True
+            address = self.client_address[0] if self.client_address else ""
+            limiter = app.auth_limiter
+            if header and not limiter.allowed(address):
+                self._send(
+                    429,
+                    b"too many failed logins; try again later\n",
+                    "text/plain; charset=utf-8",
+                    {"Retry-After": str(limiter.retry_after(address))},
+                )
+                return False
+            if auth.check(header):
+                return True
+            if header:
+                limiter.failed(address)
+            self._send(
+                401,
+                b"authentication required\n",
+                "text/plain; charset=utf-8",
+                {"WWW-Authenticate": 'Basic realm="pantau", charset="UTF-8"'},
+            )
+            return False
+
         def _metrics(self) -> None:
             snap = app.snapshot()
             accepts = self.headers.get("Accept-Encoding", "")
@@ -301,7 +570,6 @@ def _make_handler(app: HttpServer) -> type[BaseHTTPRequestHandler]:
             # Streamed; HTTP/1.0 without Content-Length: the end of the body closes the connection.
             self.send_response(200)
             self.send_header("Content-Type", CONTENT_TYPE)
-            self.send_header("Cache-Control", "no-store")
             self.end_headers()
             if self.command != "HEAD":
                 for chunk in app.renderer.chunks(snap):

@@ -217,6 +217,9 @@ def test_board_screenshot_in_headless_chromium(collector: Collector, tmp_path: P
             "--disable-component-update",
             "--no-first-run",
             "--hide-scrollbars",
+            # console messages (Content-Security-Policy violations among them) on stderr
+            "--enable-logging=stderr",
+            "--v=0",
             f"--user-data-dir={tmp_path / 'profile'}",
             "--window-size=1280,1100",
             f"--screenshot={shot}",
@@ -230,6 +233,8 @@ def test_board_screenshot_in_headless_chromium(collector: Collector, tmp_path: P
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 20_000  # a blank or error page compresses to a few KB
+    # the board works under its Content-Security-Policy: nothing on it was blocked
+    assert "Content Security Policy" not in res.stderr.decode(errors="replace")
     keep = os.environ.get("PANTAU_BOARD_SCREENSHOT")
     if keep:  # e.g. PANTAU_BOARD_SCREENSHOT=/tmp/board.png, to look at it after the run
         Path(keep).write_bytes(data)
