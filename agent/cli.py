@@ -124,7 +124,7 @@ def _check(cfg: AgentConfig, source: str, as_json: bool) -> int:
 
 
 def _quiet() -> logging.Logger:
-    log = logging.getLogger("agent.check")
+    log = logging.getLogger("pantau.agent.cli.check")
     log.addHandler(logging.NullHandler())
     log.propagate = False
     return log
@@ -134,7 +134,7 @@ def _run(cfg: AgentConfig, source: str) -> int:
     from pantau.agent.service import build_agent
 
     configure_logging(cfg.log)
-    log = logging.getLogger("agent")
+    log = logging.getLogger("pantau.agent.service")
     for warning in warnings(cfg):
         log.warning("%s", warning)
     agent = build_agent(cfg, source=source, log=log)

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable
 from typing import Final
 
-log = logging.getLogger("pantau.agent.hotplug")
+log = logging.getLogger(__name__)
 
 #: ``NETLINK_KOBJECT_UEVENT`` (linux/netlink.h); Python's socket module has no name for it.
 NETLINK_KOBJECT_UEVENT: Final = 15

@@ -131,7 +131,7 @@ class Agent:
         self.publisher = publisher
         self.hotplug = hotplug
         self.session = session or secrets.token_hex(8)
-        self.log = log or logging.getLogger("agent")
+        self.log = log or logging.getLogger("pantau.agent.service")
         #: Errors that repeat on every change (a full disk): one line per kind every 5 min.
         self.log_limit = LogLimiter(self.log)
         self.started_ts = self.clock.time()

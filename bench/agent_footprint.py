@@ -149,7 +149,7 @@ RUN = MEASURE + textwrap.dedent(
     class Keep(logging.Handler):
         def emit(self, record):
             lines.append(record.getMessage())
-    logging.getLogger('agent').addHandler(Keep())
+    logging.getLogger('pantau.agent').addHandler(Keep())
     out = {}
     def measure():
         time.sleep(2.0)  # connect, first rounds and publishes

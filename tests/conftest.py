@@ -1,5 +1,9 @@
 """Shared fixtures: real servers from tests/harness (see that package for details).
 
+Test helpers are imported by module name, never as ``tests.<dir>.<module>``: ``from harness import
+Mosquitto``, ``from agent_support import wait_until``, ``import _mqtt`` (pytest puts every test
+directory on ``sys.path``; helper module names are unique across the suite).
+
 - ``tls_certs`` (session): throwaway CA, server cert for 127.0.0.1/localhost, an unrelated CA,
   expired, self-signed and wrong-host server certs (:class:`harness.TlsCerts`).
 - ``mosquitto`` (function): anonymous real broker, started; ``.host``, ``.port``, ``.start()``,

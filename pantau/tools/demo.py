@@ -42,7 +42,7 @@ from pantau.contract.inventory import InventoryError
 from pantau.tools import _args
 from pantau.tools.broker import BrokerError, LocalBroker, choose_kind, free_port, wait_for_port
 
-log = logging.getLogger("pantau.tools.demo")
+log = logging.getLogger(__name__)
 
 #: Seconds after start when Juwiring is struck and Bayat is locked out.
 STRIKE_AFTER_S = 6.0

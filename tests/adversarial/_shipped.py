@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from harness import procs
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from pantau.contract import wire
-from tests.harness import procs
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"

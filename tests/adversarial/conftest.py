@@ -6,8 +6,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-
-from tests.adversarial._shipped import Shipped, build
+from _shipped import Shipped, build
 
 
 @pytest.fixture(scope="module")

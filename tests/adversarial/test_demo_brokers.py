@@ -13,11 +13,11 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from harness import procs
 from paho.mqtt.enums import CallbackAPIVersion
 
 from pantau.tools import broker as local
 from pantau.tools.provision import AgentSettings, Options, provision
-from tests.harness import procs
 
 REPO = Path(__file__).resolve().parents[2]
 INVENTORY = (

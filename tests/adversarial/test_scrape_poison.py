@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _shipped import Shipped, http_get, topic
+from harness import LocalHttpServer, Prometheus, procs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pantau.collector.exposition import Renderer, sample_value
 from pantau.collector.fleet import Fleet
 from pantau.contract import wire
-from tests.adversarial._shipped import Shipped, http_get, topic
-from tests.harness import LocalHttpServer, Prometheus, procs
 
 pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 import time
 
+from _shipped import Shipped, http_get, topic
+from harness import procs
+
 from pantau.contract import wire
-from tests.adversarial._shipped import Shipped, http_get, topic
-from tests.harness import procs
 
 VICTIM = "3310-juwiring-01"
 ATTACKER = "3310-bayat-01"

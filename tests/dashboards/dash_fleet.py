@@ -1,7 +1,7 @@
 """A simulated fleet (the model) and a static /metrics server following the metrics contract.
 
-The collector is being built in parallel; until it can be fed this fleet over MQTT, a small HTTP
-server renders the model as exposition text exactly as DESIGN.md's metrics contract describes
+A small HTTP server renders the model as exposition text exactly as the collector's metric
+families (``pantau/contract/metrics.py``) describe
 (per-station series with station/provinsi/kabkota/kecamatan, never-reported inventory stations as
 ``up 0`` + ``inventory="yes"`` and no last report). Expectations in the tests are computed from
 :data:`FLEET` (not from the server), so switching to the real collector means only replacing the

@@ -353,7 +353,7 @@ def test_alert_expressions(prometheus: Prometheus, source: Source) -> None:
 
 
 def test_static_collector_exposition_passes_promtool_check_metrics() -> None:
-    """The stand-in /metrics follows the same lint the collector's must pass (DESIGN.md)."""
+    """The stand-in /metrics follows the same lint the collector's must pass (promtool)."""
     import subprocess
     import time
 

@@ -8,8 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from tests.deploy._compose import DEPLOY, REPO
+from _compose import DEPLOY, REPO
 
 
 @pytest.fixture(scope="session")

@@ -22,13 +22,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import _mqtt
 import paho.mqtt.client as mqtt
 import pytest
+from harness import procs
 from paho.mqtt.enums import CallbackAPIVersion
 
 from pantau.tools import provision
-from tests.deploy import _mqtt
-from tests.harness import procs
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"

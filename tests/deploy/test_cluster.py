@@ -14,13 +14,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from _compose import CLUSTER, DEPLOY, host_path, load
+
 from pantau.contract.inventory import (
     InventoryEntry,
     entries_for_filters,
     load_inventory,
     shard_coverage,
 )
-from tests.deploy._compose import CLUSTER, DEPLOY, host_path, load
 
 JAWA = ("31", "32", "33", "34", "35", "36")
 

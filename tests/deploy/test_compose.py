@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from tests.deploy._compose import (
+from _compose import (
     COMPOSE,
     COMPOSE_FILES,
     DEPLOY,
@@ -33,7 +32,7 @@ from tests.deploy._compose import (
     mounts,
     tracked,
 )
-from tests.harness import procs
+from harness import procs
 
 # --------------------------------------------------------------------------- schema and references
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from _compose import REPO
 
 from pantau.contract.inventory import InventoryEntry, shard_coverage
 from pantau.dashboards.routing import ZONES
-from tests.deploy._compose import REPO
 
 DOCS = {name: REPO / "docs" / name for name in ("deploy.md", "scale.md")}
 LINK_RE = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")

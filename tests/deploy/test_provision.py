@@ -10,13 +10,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import _mqtt
 import pytest
+from harness import procs
 
 from pantau.agent.config import load_config, read_password
 from pantau.contract.inventory import load_inventory
 from pantau.tools import provision
-from tests.deploy import _mqtt
-from tests.harness import procs
 
 REPO = Path(__file__).resolve().parents[2]
 KLATEN = REPO / "deploy" / "inventory" / "klaten.csv"

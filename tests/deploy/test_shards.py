@@ -17,7 +17,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import _mqtt
 import paho.mqtt.client as mqtt
+from _compose import DEPLOY, REPO
+from harness import procs
 from paho.mqtt.enums import CallbackAPIVersion
 
 from pantau.contract import wire
@@ -27,9 +30,6 @@ from pantau.contract.inventory import (
     parse_inventory,
     shard_coverage,
 )
-from tests.deploy import _mqtt
-from tests.deploy._compose import DEPLOY, REPO
-from tests.harness import procs
 
 HEADER = "station,provinsi,kabkota,kecamatan,device_classes\n"
 UP_RE = re.compile(r'^pantau_station_up\{[^}]*station="([^"]+)"[^}]*\} (\S+)$', re.M)
