@@ -21,12 +21,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _shipped import BIN, http_get
+from harness import LocalHttpServer, procs
 
 from pantau.collector.config import from_dict, hash_password
 from pantau.collector.http import BOARD_CSP, DEFAULT_CSP
 from pantau.collector.service import Collector
-from tests.adversarial._shipped import BIN, http_get
-from tests.harness import LocalHttpServer, procs
 
 HOSTILE = 1100
 FD_LIMIT = 1024
