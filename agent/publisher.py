@@ -15,6 +15,13 @@ What it does:
 - on :meth:`Publisher.stop`, publishes ``offline``/``shutdown`` (retained), waits for its
   PUBACK (bounded) and disconnects cleanly (so the broker does not send the will).
 
+Against a hostile or broken broker: the agent subscribes to nothing (it only publishes), announces
+a maximum packet size of :data:`MAX_INCOMING_PACKET` in its MQTT 5 CONNECT (a conforming broker
+never sends more), and its paho client refuses any incoming packet whose announced length exceeds
+that, before reading it, and reads the network in chunks of at most :data:`RECV_CHUNK` (paho itself
+would allocate the whole announced length, up to 256 MiB, per read; one such packet used to cost
+~800 MB). See docs/agent.md for what remains.
+
 paho is not safe to drive from two threads without its own loop thread, so every paho call
 happens on the network thread: other threads only raise flags (:meth:`Publisher.publish_state`,
 :meth:`Publisher.events_added`) that the thread acts on within :data:`TICK_S`. Callbacks never
@@ -38,6 +45,11 @@ from pantau.agent.spool import Spool
 from pantau.contract import wire
 
 TICK_S: Final = 0.2
+#: Largest packet the agent accepts from the broker (CONNACK, PUBACK, PINGRESP, DISCONNECT: a few
+#: bytes; reason strings and user properties included, far less than this).
+MAX_INCOMING_PACKET: Final = 16 * 1024
+#: Largest single read from the socket.
+RECV_CHUNK: Final = 16 * 1024
 #: MQTT 5 CONNACK reason "Unsupported Protocol Version".
 UNSUPPORTED_PROTOCOL: Final = 0x84
 #: Spooled events in flight at once (the rest wait in the spool, not in memory).
@@ -53,6 +65,35 @@ def backoff_delay(attempt: int, low: float, high: float, unit: float) -> float:
     """
     ceiling = min(high, low * float(1 << min(attempt, 32)))
     return ceiling / 2 + unit * ceiling / 2
+
+
+_BOUNDED: list[type[Any]] = []
+
+
+def bounded_client_class() -> type[Any]:
+    """paho's ``Client`` that refuses oversized incoming packets and reads in bounded chunks.
+
+    Built on first use (paho is imported lazily, see :meth:`Publisher._make_client`). It hooks
+    paho's socket read, a private method; tests/agent and tests/adversarial check it against
+    paho's real packet reader, so a paho upgrade that changes it fails there.
+    """
+    if not _BOUNDED:
+        import paho.mqtt.client as mqtt
+
+        class BoundedClient(mqtt.Client):
+            def _sock_recv(self, bufsize: int) -> bytes:
+                packet = self._in_packet
+                if packet["have_remaining"] and packet["remaining_length"] > MAX_INCOMING_PACKET:
+                    # paho turns an OSError here into "connection lost": the agent reconnects.
+                    raise ConnectionAbortedError(
+                        f"broker sent a {packet['remaining_length']}-byte packet "
+                        f"(more than {MAX_INCOMING_PACKET})"
+                    )
+                data: bytes = super()._sock_recv(min(bufsize, RECV_CHUNK))
+                return data
+
+        _BOUNDED.append(BoundedClient)
+    return _BOUNDED[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +212,7 @@ class Publisher:
         from paho.mqtt.enums import CallbackAPIVersion
 
         v5 = self.protocol == "5"
-        client = mqtt.Client(
+        client = bounded_client_class()(
             CallbackAPIVersion.VERSION2,
             client_id=self.conn.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -228,7 +269,13 @@ class Publisher:
             client.will_set(self.topics.status, self._will, qos=1, retain=True)
             kwargs: dict[str, Any] = {}
             if self.protocol == "5":
+                from paho.mqtt.packettypes import PacketTypes
+                from paho.mqtt.properties import Properties
+
                 kwargs["clean_start"] = True
+                properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+                properties.MaximumPacketSize = MAX_INCOMING_PACKET
+                kwargs["properties"] = properties
             rc = client.connect(self.conn.host, self.conn.port, self.conn.keepalive_s, **kwargs)
         except (OSError, ValueError) as exc:
             self._note_error(f"cannot connect: {type(exc).__name__}: {exc}")
