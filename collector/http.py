@@ -49,7 +49,7 @@ import urllib.parse
 from collections import OrderedDict
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import msgspec
 
@@ -428,151 +428,154 @@ class HttpServer:
             self._thread = None
 
 
-def _make_handler(app: HttpServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = f"pantau-collector/{__version__}"
+class _Handler(BaseHTTPRequestHandler):
+    server_version = f"pantau-collector/{__version__}"
+    #: The server this handler answers for (set by :func:`_make_handler`).
+    app: ClassVar[HttpServer]
 
-        #: Per blocking read until the request head is complete (the total is bounded by
-        #: http.header_timeout_s, enforced by the server), then per blocking write.
-        timeout = app.cfg.header_timeout_s
+    def version_string(self) -> str:
+        return self.server_version  # no Python version in the Server header
 
-        def version_string(self) -> str:
-            return self.server_version  # no Python version in the Server header
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        if ok:
+            self.app.connections.busy(self.connection)
+            self.connection.settimeout(self.app.cfg.write_timeout_s)
+        return ok
 
-        def parse_request(self) -> bool:
-            ok = super().parse_request()
-            if ok:
-                app.connections.busy(self.connection)
-                self.connection.settimeout(app.cfg.write_timeout_s)
-            return ok
+    _board_headers = False
 
-        _board_headers = False
+    def send_response(self, code: int, message: str | None = None) -> None:
+        super().send_response(code, message)
+        # On every response, errors of the stdlib's request parsing included.
+        self._board_headers = False
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Cache-Control", "no-store")
 
-        def send_response(self, code: int, message: str | None = None) -> None:
-            super().send_response(code, message)
-            # On every response, errors of the stdlib's request parsing included.
-            self._board_headers = False
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Cache-Control", "no-store")
+    def _board(self) -> None:
+        """The board's policy instead of the default one (exactly one policy per response:
+        a browser enforces every policy it gets)."""
+        self._board_headers = True
+        self.send_header("Content-Security-Policy", BOARD_CSP)
+        self.send_header("X-Frame-Options", "DENY")
+        self.send_header("Referrer-Policy", "no-referrer")
 
-        def _board(self) -> None:
-            """The board's policy instead of the default one (exactly one policy per response:
-            a browser enforces every policy it gets)."""
-            self._board_headers = True
-            self.send_header("Content-Security-Policy", BOARD_CSP)
-            self.send_header("X-Frame-Options", "DENY")
-            self.send_header("Referrer-Policy", "no-referrer")
+    def end_headers(self) -> None:
+        if not self._board_headers:
+            self.send_header("Content-Security-Policy", DEFAULT_CSP)
+        super().end_headers()
 
-        def end_headers(self) -> None:
-            if not self._board_headers:
-                self.send_header("Content-Security-Policy", DEFAULT_CSP)
-            super().end_headers()
+    def log_message(self, fmt: str, *args: Any) -> None:
+        log.debug("%s " + fmt, self.address_string(), *args)
 
-        def log_message(self, fmt: str, *args: Any) -> None:
-            log.debug("%s " + fmt, self.address_string(), *args)
+    def _send(
+        self, status: int, body: bytes, ctype: str, extra: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        if ctype.startswith("text/html"):
+            self._board()
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
-        def _send(
-            self, status: int, body: bytes, ctype: str, extra: dict[str, str] | None = None
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            if ctype.startswith("text/html"):
-                self._board()
-            for key, value in (extra or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+    def do_HEAD(self) -> None:
+        self.do_GET()
 
-        def do_HEAD(self) -> None:
-            self.do_GET()
+    def do_GET(self) -> None:
+        path, _, query = self.path.partition("?")
+        params = {k: v[-1] for k, v in urllib.parse.parse_qs(query).items()}
+        try:
+            self._route(path, params)
+        except (BrokenPipeError, ConnectionResetError):
+            log.debug("client went away during %s", path)
+        except Exception:
+            log.exception("error serving %s", path)
+            with contextlib.suppress(OSError):
+                self._send(500, b"internal error\n", "text/plain; charset=utf-8")
 
-        def do_GET(self) -> None:
-            path, _, query = self.path.partition("?")
-            params = {k: v[-1] for k, v in urllib.parse.parse_qs(query).items()}
-            try:
-                if path == "/healthz":
-                    # Liveness: 200 while the process serves; the body tells the MQTT state.
-                    mqtt = b"connected" if app.mqtt_connected() else b"disconnected"
-                    self._send(200, b"ok\nmqtt: " + mqtt + b"\n", "text/plain; charset=utf-8")
-                    return
-                if path == "/readyz":
-                    if app.mqtt_connected():
-                        self._send(200, b"ready\n", "text/plain; charset=utf-8")
-                    else:
-                        self._send(503, b"mqtt: disconnected\n", "text/plain; charset=utf-8")
-                    return
-                if app.auth is not None and not self._authorized(app.auth):
-                    return
-                if path == "/metrics":
-                    self._metrics()
-                elif path == "/api/stations":
-                    body = stations_json(
-                        app.snapshot(),
-                        kabkota=params.get("kabkota", ""),
-                        station=params.get("station", ""),
-                        problems_only=params.get("problems", "") in ("1", "true", "yes"),
-                    )
-                    self._send(200, body, "application/json")
-                elif path in ("/", "/index.html"):
-                    page = render_board(
-                        app.snapshot(),
-                        refresh_s=app.cfg.board_refresh_s,
-                        title=app.title,
-                        kabkota=params.get("kabkota", ""),
-                    )
-                    self._send(200, page.encode(), "text/html; charset=utf-8")
-                else:
-                    self._send(404, b"not found\n", "text/plain; charset=utf-8")
-            except (BrokenPipeError, ConnectionResetError):
-                log.debug("client went away during %s", path)
-            except Exception:
-                log.exception("error serving %s", path)
-                with contextlib.suppress(OSError):
-                    self._send(500, b"internal error\n", "text/plain; charset=utf-8")
+    def _route(self, path: str, params: dict[str, str]) -> None:
+        if path == "/healthz":
+            # Liveness: 200 while the process serves; the body tells the MQTT state.
+            mqtt = b"connected" if self.app.mqtt_connected() else b"disconnected"
+            self._send(200, b"ok\nmqtt: " + mqtt + b"\n", "text/plain; charset=utf-8")
+        elif path == "/readyz":
+            if self.app.mqtt_connected():
+                self._send(200, b"ready\n", "text/plain; charset=utf-8")
+            else:
+                self._send(503, b"mqtt: disconnected\n", "text/plain; charset=utf-8")
+        elif self.app.auth is not None and not self._authorized(self.app.auth):
+            return
+        elif path == "/metrics":
+            self._metrics()
+        elif path == "/api/stations":
+            body = stations_json(
+                self.app.snapshot(),
+                kabkota=params.get("kabkota", ""),
+                station=params.get("station", ""),
+                problems_only=params.get("problems", "") in ("1", "true", "yes"),
+            )
+            self._send(200, body, "application/json")
+        elif path in ("/", "/index.html"):
+            page = render_board(
+                self.app.snapshot(),
+                refresh_s=self.app.cfg.board_refresh_s,
+                title=self.app.title,
+                kabkota=params.get("kabkota", ""),
+            )
+            self._send(200, page.encode(), "text/html; charset=utf-8")
+        else:
+            self._send(404, b"not found\n", "text/plain; charset=utf-8")
 
-        def _authorized(self, auth: _Auth) -> bool:
-            """Check basic auth; answers 401 or 429 itself when the request may not go on."""
-            header = self.headers.get("Authorization")
-            if auth.known(header):
-                return True
-            address = self.client_address[0] if self.client_address else ""
-            limiter = app.auth_limiter
-            if header and not limiter.allowed(address):
-                self._send(
-                    429,
-                    b"too many failed logins; try again later\n",
-                    "text/plain; charset=utf-8",
-                    {"Retry-After": str(limiter.retry_after(address))},
-                )
-                return False
-            if auth.check(header):
-                return True
-            if header:
-                limiter.failed(address)
+    def _authorized(self, auth: _Auth) -> bool:
+        """Check basic auth; answers 401 or 429 itself when the request may not go on."""
+        header = self.headers.get("Authorization")
+        if auth.known(header):
+            return True
+        address = self.client_address[0] if self.client_address else ""
+        limiter = self.app.auth_limiter
+        if header and not limiter.allowed(address):
             self._send(
-                401,
-                b"authentication required\n",
+                429,
+                b"too many failed logins; try again later\n",
                 "text/plain; charset=utf-8",
-                {"WWW-Authenticate": 'Basic realm="pantau", charset="UTF-8"'},
+                {"Retry-After": str(limiter.retry_after(address))},
             )
             return False
+        if auth.check(header):
+            return True
+        if header:
+            limiter.failed(address)
+        self._send(
+            401,
+            b"authentication required\n",
+            "text/plain; charset=utf-8",
+            {"WWW-Authenticate": 'Basic realm="pantau", charset="UTF-8"'},
+        )
+        return False
 
-        def _metrics(self) -> None:
-            snap = app.snapshot()
-            accepts = self.headers.get("Accept-Encoding", "")
-            level = app.cfg.gzip_level
-            if level and "gzip" in accepts:
-                body = app.renderer.render_gzip(snap, level)
-                self._send(200, body, CONTENT_TYPE, {"Content-Encoding": "gzip"})
-                return
-            # Streamed; HTTP/1.0 without Content-Length: the end of the body closes the connection.
-            self.send_response(200)
-            self.send_header("Content-Type", CONTENT_TYPE)
-            self.end_headers()
-            if self.command != "HEAD":
-                for chunk in app.renderer.chunks(snap):
-                    self.wfile.write(chunk)
+    def _metrics(self) -> None:
+        snap = self.app.snapshot()
+        accepts = self.headers.get("Accept-Encoding", "")
+        level = self.app.cfg.gzip_level
+        if level and "gzip" in accepts:
+            body = self.app.renderer.render_gzip(snap, level)
+            self._send(200, body, CONTENT_TYPE, {"Content-Encoding": "gzip"})
+            return
+        # Streamed; HTTP/1.0 without Content-Length: the end of the body closes the connection.
+        self.send_response(200)
+        self.send_header("Content-Type", CONTENT_TYPE)
+        self.end_headers()
+        if self.command != "HEAD":
+            for chunk in self.app.renderer.chunks(snap):
+                self.wfile.write(chunk)
 
-    return Handler
+
+def _make_handler(app: HttpServer) -> type[BaseHTTPRequestHandler]:
+    """A handler class bound to ``app``; its socket timeout is per blocking read until the
+    request head is complete (the total is bounded by http.header_timeout_s, enforced by the
+    server), then per blocking write."""
+    return type("Handler", (_Handler,), {"app": app, "timeout": app.cfg.header_timeout_s})

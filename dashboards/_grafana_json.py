@@ -162,35 +162,36 @@ def _target(raw: dict[str, Any], instant: bool) -> dict[str, Any]:
     return out
 
 
-def _panel(raw: dict[str, Any]) -> dict[str, Any]:
-    panel = {k: v for k, v in raw.items() if k not in _PANEL_LEGACY}
-    kind = panel["type"]
-    if kind == "table":
-        for key in _TABLE_LEGACY:
-            panel.pop(key, None)
-    for key in ("repeat", "repeatDirection", "maxPerRow", "interval", "timeFrom", "timeShift"):
+#: Panel keys dropped when empty (grafanalib writes them with None, "" or False).
+_EMPTY_PANEL_KEYS: Final = (
+    "repeat",
+    "repeatDirection",
+    "maxPerRow",
+    "interval",
+    "timeFrom",
+    "timeShift",
+    "cacheTimeout",
+)
+
+
+def _drop_empty_keys(panel: dict[str, Any]) -> None:
+    for key in _EMPTY_PANEL_KEYS:
         if panel.get(key) in (None, ""):
             panel.pop(key, None)
-    if not panel.get("links"):
-        panel.pop("links", None)
-    if panel.get("hideTimeOverride") is False:
-        del panel["hideTimeOverride"]
-    if panel.get("transparent") is False:
-        del panel["transparent"]
-    if not panel.get("transformations"):
-        panel.pop("transformations", None)
-    if panel.get("cacheTimeout") in (None, ""):
-        panel.pop("cacheTimeout", None)
-    panel["pluginVersion"] = GRAFANA_VERSION
-    options = panel.setdefault("options", {})
-    _fill(options, _REQUIRED_OPTIONS.get(kind, {}))
-    if options.get("sortBy") == []:
-        del options["sortBy"]
+    for key in ("links", "transformations"):
+        if not panel.get(key):
+            panel.pop(key, None)
+    for key in ("hideTimeOverride", "transparent"):
+        if panel.get(key) is False:
+            del panel[key]
+
+
+def _field_defaults(kind: str, panel: dict[str, Any]) -> None:
+    """``fieldConfig`` with both keys, no empty ``custom``, a table's cell options filled."""
     field_config = panel.setdefault("fieldConfig", {"defaults": {}, "overrides": []})
     defaults = field_config.setdefault("defaults", {})
     field_config.setdefault("overrides", [])
-    custom = defaults.get("custom")
-    if kind == "stat" or custom == {}:
+    if kind == "stat" or defaults.get("custom") == {}:
         defaults.pop("custom", None)
     if kind == "table":
         custom = defaults.setdefault("custom", {})
@@ -201,6 +202,21 @@ def _panel(raw: dict[str, Any]) -> dict[str, Any]:
             del defaults[key]
     if not defaults.get("mappings"):
         defaults.pop("mappings", None)
+
+
+def _panel(raw: dict[str, Any]) -> dict[str, Any]:
+    panel = {k: v for k, v in raw.items() if k not in _PANEL_LEGACY}
+    kind = panel["type"]
+    if kind == "table":
+        for key in _TABLE_LEGACY:
+            panel.pop(key, None)
+    _drop_empty_keys(panel)
+    panel["pluginVersion"] = GRAFANA_VERSION
+    options = panel.setdefault("options", {})
+    _fill(options, _REQUIRED_OPTIONS.get(kind, {}))
+    if options.get("sortBy") == []:
+        del options["sortBy"]
+    _field_defaults(kind, panel)
     instant, interval = query_policy(panel)
     panel["targets"] = [_target(t, instant) for t in panel.get("targets", [])]
     if instant:
