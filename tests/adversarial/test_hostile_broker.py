@@ -20,11 +20,11 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from harness import procs
 from paho.mqtt.enums import CallbackAPIVersion
 
 from pantau.agent.publisher import MAX_INCOMING_PACKET, Connection, Publisher, Topics
 from pantau.agent.spool import Spool
-from tests.harness import procs
 
 ANNOUNCED = 20 * 1024 * 1024
 
