@@ -62,6 +62,27 @@ def tsc_available() -> str | None:
     return None
 
 
+def grafana_frontend_intervals(cases: list[tuple[int, int, str]]) -> list[int]:
+    """``intervalMs`` of Grafana's own ``rangeUtil.calculateInterval`` (pinned @grafana/data).
+
+    Each case is ``(range in ms, maxDataPoints, lower interval limit)``; runs
+    ``grafana-types/interval.mjs`` under node once for all of them.
+    """
+    modules = types_dir() / "node_modules"
+    proc = subprocess.run(
+        ["node", str(SRC / "interval.mjs")],
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PANTAU_NODE_MODULES=str(modules)),
+        check=False,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"interval.mjs failed: {proc.stderr.strip()}")
+    return [int(result["intervalMs"]) for result in json.loads(proc.stdout)]
+
+
 def _ident(text: str) -> str:
     return re.sub(r"\W", "_", text)
 

@@ -22,19 +22,17 @@ the pinned npm packages this test reads, the backend parts are Go):
    intervalFactor`` (0 counts as 1). ``$__interval`` becomes the step; ``$__rate_interval``
    becomes ``max(intervalMs + scrape, 4 * scrape)`` (``calculateRateInterval``).
 
-``roundInterval`` is read from the pinned @grafana/data (rangeutil.js), not copied: the Go
-backend's gtime.RoundInterval has the same table (its comparisons are ``<=`` where JavaScript's
-are ``<``; the ranges below never fall on a boundary, which the test asserts).
+Step 1 is Grafana's own JavaScript, run by node from the pinned @grafana/data; steps 2-3 are Go
+and restated here, with the rounding table read from the same package (see :class:`Grafana`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from dash_grafana_types import tsc_available, types_dir
+from dash_grafana_types import grafana_frontend_intervals, tsc_available, types_dir
 
 from pantau.dashboards._grafana_json import (
     EVENT_INTERVAL,
@@ -55,57 +53,52 @@ def ms(interval: str) -> int:
     return int(number) * _UNITS_MS[unit]
 
 
-@pytest.fixture(scope="module")
-def round_interval() -> Callable[[float], int]:
-    """Grafana's roundInterval, its table read from the pinned @grafana/data."""
-    reason = tsc_available()
-    if reason:
-        pytest.skip(reason)
-    source = (types_dir() / "node_modules/@grafana/data/dist/esm/datetime/rangeutil.js").read_text(
-        encoding="utf-8"
-    )
-    body = source[source.index("function roundInterval(") :]
-    body = body[: body.index("default:") + 60]
-    table = [
-        (float(bound), int(float(result)))
-        for bound, result in re.findall(r"case interval < ([\d.e]+):\s*return ([\d.e]+);", body)
-    ]
-    default = int(float(re.search(r"default:\s*return ([\d.e]+);", body).group(1)))  # type: ignore[union-attr]
-    assert len(table) > 25, table
-    assert table == sorted(table), table
+class Grafana:
+    """Grafana 11.2's interval code: the frontend part run, the backend part restated.
 
-    def rnd(interval: float) -> int:
-        for bound, result in table:
-            assert interval != bound, f"{interval} ms falls on a rounding boundary"
+    ``frontend`` is ``rangeUtil.calculateInterval`` of the pinned @grafana/data, executed by
+    node (grafana-types/interval.mjs) for every case the tests need, in one run; ``round`` is
+    its ``roundInterval``, the table read from the same file, which the backend's Go
+    ``gtime.RoundInterval`` shares (Go compares with ``<=`` where JavaScript has ``<``:
+    ``round(..., backend=True)`` refuses a value on a boundary, so the difference cannot matter).
+    """
+
+    def __init__(self) -> None:
+        source = (
+            types_dir() / "node_modules/@grafana/data/dist/esm/datetime/rangeutil.js"
+        ).read_text(encoding="utf-8")
+        body = source[source.index("function roundInterval(") :]
+        body = body[: body.index("default:") + 60]
+        self.table = [
+            (float(bound), int(float(result)))
+            for bound, result in re.findall(r"case interval < ([\d.e]+):\s*return ([\d.e]+);", body)
+        ]
+        found = re.search(r"default:\s*return ([\d.e]+);", body)
+        assert found, body
+        self.default = int(float(found.group(1)))
+        assert len(self.table) > 25, self.table
+        assert self.table == sorted(self.table), self.table
+        self._frontend: dict[tuple[int, int, str], int] = {}
+
+    def round(self, interval: float, *, backend: bool = False) -> int:
+        for bound, result in self.table:
+            if backend:
+                assert interval != bound, f"{interval} ms falls on a rounding boundary"
             if interval < bound:
                 return result
-        return default
+        return self.default
 
-    return rnd
+    def prepare(self, cases: list[tuple[int, int, str]]) -> None:
+        todo = sorted(set(cases) - set(self._frontend))
+        if todo:
+            self._frontend.update(zip(todo, grafana_frontend_intervals(todo), strict=True))
+
+    def frontend(self, range_ms: int, max_data_points: int, low_limit: str) -> int:
+        self.prepare([(range_ms, max_data_points, low_limit)])
+        return self._frontend[(range_ms, max_data_points, low_limit)]
 
 
-def effective(
-    panel: dict[str, Any],
-    target: dict[str, Any],
-    range_ms: int,
-    round_interval: Callable[[float], int],
-    time_interval: str = SCRAPE_INTERVAL,
-) -> dict[str, int]:
-    """Step, $__interval and $__rate_interval in ms, as Grafana computes them (see above)."""
-    max_data_points = panel.get("maxDataPoints")
-    assert max_data_points, f"{panel['title']}: no maxDataPoints (Grafana would use the width)"
-    low_limit = ms(panel.get("interval") or time_interval)
-    interval_ms = max(low_limit, round_interval(range_ms / max_data_points))
-    query_interval = target.get("interval") or ""
-    min_interval = ms(query_interval) if query_interval else interval_ms
-    raw = range_ms // max_data_points
-    calculated = min_interval if raw < min_interval else round_interval(raw)
-    safe = round_interval(range_ms // SAFE_RESOLUTION)
-    factor = target.get("intervalFactor") or 1
-    step = max(calculated, safe) * factor
-    scrape = ms(time_interval)
-    rate = max(interval_ms + scrape, 4 * scrape)
-    return {"step": step, "interval": step, "rate_interval": rate}
+LEGACY = (RANGES["24h"], 100, SCRAPE_INTERVAL)
 
 
 def _range_targets() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -118,18 +111,72 @@ def _range_targets() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     ]
 
 
-def test_the_emulation_reproduces_grafanalibs_30_minute_step(
-    round_interval: Callable[[float], int],
-) -> None:
-    """grafanalib's defaults (maxDataPoints 100, intervalFactor 2) on 24 h: a 30-minute step."""
-    legacy_panel = {"title": "legacy", "maxDataPoints": 100}
-    got = effective(
-        legacy_panel, {"refId": "A", "intervalFactor": 2}, RANGES["24h"], round_interval
+@pytest.fixture(scope="module")
+def grafana() -> Grafana:
+    reason = tsc_available()
+    if reason:
+        pytest.skip(reason)
+    g = Grafana()
+    g.prepare(
+        [LEGACY]
+        + [
+            (range_ms, panel["maxDataPoints"], panel.get("interval") or SCRAPE_INTERVAL)
+            for _, panel, _ in _range_targets()
+            for range_ms in RANGES.values()
+        ]
     )
+    return g
+
+
+def effective(
+    panel: dict[str, Any],
+    target: dict[str, Any],
+    range_ms: int,
+    grafana: Grafana,
+    time_interval: str = SCRAPE_INTERVAL,
+) -> dict[str, int]:
+    """Step, $__interval and $__rate_interval in ms, as Grafana computes them (see above)."""
+    max_data_points = panel.get("maxDataPoints")
+    assert max_data_points, f"{panel['title']}: no maxDataPoints (Grafana would use the width)"
+    # 1. frontend: Grafana's own code.
+    interval_ms = grafana.frontend(
+        range_ms, max_data_points, panel.get("interval") or time_interval
+    )
+    # 3. backend: calculatePrometheusInterval.
+    query_interval = target.get("interval") or ""
+    min_interval = ms(query_interval) if query_interval else interval_ms
+    raw = range_ms // max_data_points
+    calculated = min_interval if raw < min_interval else grafana.round(raw, backend=True)
+    safe = grafana.round(range_ms // SAFE_RESOLUTION, backend=True)
+    factor = target.get("intervalFactor") or 1
+    step = max(calculated, safe) * factor
+    scrape = ms(time_interval)
+    rate = max(interval_ms + scrape, 4 * scrape)
+    return {"step": step, "interval": step, "rate_interval": rate}
+
+
+def test_the_emulation_reproduces_grafanalibs_30_minute_step(grafana: Grafana) -> None:
+    """grafanalib's defaults (maxDataPoints 100, intervalFactor 2) on 24 h: a 30-minute step."""
+    range_ms, max_data_points, _ = LEGACY
+    assert grafana.frontend(*LEGACY) == 15 * 60_000  # Grafana's frontend: 24 h / 100, rounded
+    legacy_panel = {"title": "legacy", "maxDataPoints": max_data_points}
+    got = effective(legacy_panel, {"refId": "A", "intervalFactor": 2}, range_ms, grafana)
     assert got["step"] == 30 * 60_000
     # Without maxDataPoints Grafana would use the panel's width in pixels: refused above.
     with pytest.raises(AssertionError):
-        effective({"title": "x"}, {"refId": "A"}, HOUR, round_interval)
+        effective({"title": "x"}, {"refId": "A"}, HOUR, grafana)
+
+
+def test_the_rounding_table_is_grafanas(grafana: Grafana) -> None:
+    """The table read from rangeutil.js gives what Grafana's calculateInterval gives."""
+    cases = [
+        (range_ms, points, "1ms")
+        for range_ms in (5 * 60_000, HOUR, 6 * HOUR, 24 * HOUR, 48 * HOUR, 7 * 24 * HOUR)
+        for points in (100, 500, 1000, 1500, 11000)
+    ]
+    grafana.prepare(cases)
+    for range_ms, points, low in cases:
+        assert grafana.frontend(range_ms, points, low) == grafana.round(range_ms / points)
 
 
 def test_the_datasource_interval_is_the_scrape_interval() -> None:
@@ -150,18 +197,18 @@ def test_stat_and_table_panels_query_the_present() -> None:
 
 @pytest.mark.parametrize("range_name", list(RANGES))
 def test_every_range_panel_resolves_to_the_scrape_interval(
-    range_name: str, round_interval: Callable[[float], int]
+    range_name: str, grafana: Grafana
 ) -> None:
     range_ms = RANGES[range_name]
     scrape = ms(SCRAPE_INTERVAL)
     # The finest step Prometheus and Grafana allow on this range.
-    finest = max(scrape, round_interval(range_ms // SAFE_RESOLUTION))
+    finest = max(scrape, grafana.round(range_ms // SAFE_RESOLUTION, backend=True))
     targets = _range_targets()
     assert targets, "no range panel"
     for name, panel, target in targets:
         assert panel["maxDataPoints"] == MAX_DATA_POINTS, name
         assert "intervalFactor" not in target, name
-        got = effective(panel, target, range_ms, round_interval)
+        got = effective(panel, target, range_ms, grafana)
         expr = target["expr"]
         if "[$__interval]" in expr:
             # Event bars: the window is the step, so each event lands in exactly one bar.
