@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Final, Literal
 
@@ -164,6 +165,14 @@ def _no_password() -> bytes:
     return b""  # an encrypted key fails to load instead of prompting on the terminal
 
 
+def _try_load(source: str, key: str, what: str, load: Callable[[], object]) -> None:
+    """Run ``load``; an OS or ssl error becomes a :class:`SettingsError` at ``key``: ``what``."""
+    try:
+        load()
+    except (OSError, ValueError) as exc:
+        raise SettingsError(source, key, f"{what}{_ssl_detail(exc)}") from None
+
+
 def _check_tls_files(
     source: str, ca: tuple[str, str], cert: tuple[str, str], key: tuple[str, str], server: bool
 ) -> None:
@@ -174,30 +183,24 @@ def _check_tls_files(
     protocol = ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT
     (ca_key, ca_path), (cert_key, cert_path), (key_key, key_path) = ca, cert, key
     if ca_path:
-        try:
-            ssl.SSLContext(protocol).load_verify_locations(cafile=ca_path)
-        except (OSError, ValueError) as exc:
-            raise SettingsError(
-                source, ca_key, f"{ca_path}: not a PEM CA bundle{_ssl_detail(exc)}"
-            ) from None
+        context = ssl.SSLContext(protocol)
+        what = f"{ca_path}: not a PEM CA bundle"
+        _try_load(source, ca_key, what, lambda: context.load_verify_locations(cafile=ca_path))
     if not cert_path:
         return
-    try:
-        # Any PEM certificate loads as a trust anchor: this tells a bad certificate file from a bad
-        # key below.
-        ssl.SSLContext(protocol).load_verify_locations(cafile=cert_path)
-    except (OSError, ValueError) as exc:
-        raise SettingsError(
-            source, cert_key, f"{cert_path}: not a PEM certificate{_ssl_detail(exc)}"
-        ) from None
-    try:
-        ssl.SSLContext(protocol).load_cert_chain(cert_path, key_path or None, password=_no_password)
-    except (OSError, ValueError) as exc:
-        raise SettingsError(
-            source,
-            key_key,
-            f"{key_path}: not an unencrypted PEM private key for {cert_key}{_ssl_detail(exc)}",
-        ) from None
+    # Any PEM certificate loads as a trust anchor: this tells a bad certificate file from a bad
+    # key below.
+    anchors = ssl.SSLContext(protocol)
+    what = f"{cert_path}: not a PEM certificate"
+    _try_load(source, cert_key, what, lambda: anchors.load_verify_locations(cafile=cert_path))
+    chain = ssl.SSLContext(protocol)
+    what = f"{key_path}: not an unencrypted PEM private key for {cert_key}"
+    _try_load(
+        source,
+        key_key,
+        what,
+        lambda: chain.load_cert_chain(cert_path, key_path or None, password=_no_password),
+    )
 
 
 def check(cfg: CollectorConfig, source: str) -> None:

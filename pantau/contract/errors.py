@@ -5,10 +5,11 @@ command line prints ``str(exc)`` and exits 2); anything else is a bug. Each part
 errors from it::
 
     PantauError
-    ├── ConfigError               here (and pantau.contract.config): a config file or a file it names
-    │   └── SettingsError         pantau.collector.errors (also a CollectorError)
+    ├── LocatedError              here: a mistake at a place in a file
+    │   ├── ConfigError           here (and pantau.contract.config): a config file or a file it names
+    │   │   └── SettingsError     pantau.collector.errors (also a CollectorError)
+    │   └── InventoryError        pantau.contract.inventory: the inventory CSV (also a ValueError)
     ├── WireError                 pantau.contract.wire: a payload or topic (also a ValueError)
-    ├── InventoryError            pantau.contract.inventory: the inventory CSV (also a ValueError)
     ├── AgentError                pantau.agent.errors
     │   ├── UsbUnavailable
     │   └── SpoolError
@@ -30,7 +31,17 @@ class PantauError(Exception):
     """Base of every error pantau raises on purpose (its message is one line)."""
 
 
-class ConfigError(PantauError):
+class LocatedError(PantauError):
+    """A mistake at a place in a file: ``{source}{sep}{place}: {message}``, or
+    ``{source}: {message}`` when it concerns the whole file (``place`` empty)."""
+
+    def __init__(self, source: str, place: str, message: str, sep: str = ": ") -> None:
+        super().__init__(f"{source}{sep}{place}: {message}" if place else f"{source}: {message}")
+        self.source = source
+        self.message = message
+
+
+class ConfigError(LocatedError):
     """A configuration file is missing, unreadable, not TOML, or has a bad key or value.
 
     ``str(exc)`` is one line: ``{source}: {key}: {message}`` (``{source}: {message}`` when it
@@ -38,8 +49,5 @@ class ConfigError(PantauError):
     """
 
     def __init__(self, source: str, key: str, message: str) -> None:
-        where = f"{source}: {key}: " if key else f"{source}: "
-        super().__init__(where + message)
-        self.source = source
+        super().__init__(source, key, message)
         self.key = key
-        self.message = message

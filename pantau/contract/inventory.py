@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from pantau.contract import files
-from pantau.contract.errors import PantauError
+from pantau.contract.errors import LocatedError
 from pantau.contract.vocabulary import DEVICE_CLASS_PATTERN, MAX_DEVICE_CLASSES
 from pantau.contract.wire import SEGMENT_PATTERN, topic, valid_segment
 
@@ -45,7 +45,7 @@ _DEVICE_CLASS_RE: Final = re.compile(DEVICE_CLASS_PATTERN)
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class InventoryError(PantauError, ValueError):
+class InventoryError(LocatedError, ValueError):
     """The inventory file is missing, unreadable or has a bad line.
 
     ``str(exc)`` is one line: ``{source}:{line}: {message}`` (``line`` 0 when it concerns the
@@ -53,11 +53,8 @@ class InventoryError(PantauError, ValueError):
     """
 
     def __init__(self, source: str, line: int, message: str) -> None:
-        where = f"{source}:{line}: " if line else f"{source}: "
-        super().__init__(where + message)
-        self.source = source
+        super().__init__(source, str(line) if line else "", message, sep=":")
         self.line = line
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
