@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _shipped import Shipped, http_get, topic
+from harness import Prometheus, procs
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from pantau.collector.fleet import MAX_PER_STATION
 from pantau.contract import wire
-from tests.adversarial._shipped import Shipped, http_get, topic
-from tests.harness import Prometheus, procs
 
 ATTACKER = "3310-bayat-01"
 VICTIM = "3310-juwiring-01"
