@@ -31,6 +31,7 @@ from pantau.collector.fleet import (
     REJECT_REASONS,
     Snapshot,
     StationView,
+    problem_reason,
     station_status,
 )
 from pantau.contract import metrics
@@ -163,6 +164,19 @@ def _change(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     )
 
 
+def _problem(views: Views, labels: Labels, _now: float, _stale: float) -> str:
+    return "".join(
+        [
+            f'pantau_peripheral_problem_info{{{ls},device_class="{p.device_class}",'
+            f'reason="{problem_reason(p.reason)}"}} 1\n'
+            for v, ls in zip(views, labels, strict=True)
+            if v.report is not None
+            for p in v.presence
+            if not p.present
+        ]
+    )
+
+
 def _login_up(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     return "".join(
         [
@@ -255,6 +269,7 @@ FAMILY_TEXT: Final[dict[Family, FamilyText]] = {
     metrics.STATION_INFO: _info,
     metrics.PERIPHERAL_PRESENT: _present,
     metrics.PERIPHERAL_LAST_CHANGE: _change,
+    metrics.PERIPHERAL_PROBLEM: _problem,
     metrics.LOGIN_UP: _login_up,
     metrics.LOGIN_DURATION: _login_duration,
     metrics.LOGIN_PROBE_INFO: _login_info,

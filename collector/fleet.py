@@ -58,6 +58,7 @@ from pantau.contract.vocabulary import (
     STALE_SESSION,
     STALE_WILL,
     STATION_STATUSES,
+    PeripheralReason,
     StationStatus,
 )
 
@@ -99,6 +100,19 @@ class Report(NamedTuple):
     #: ``(name, reason)`` of checks that failed in the agent's round.
     failed_checks: tuple[tuple[str, str], ...]
     spool_queued: int
+
+
+#: Values of the ``reason`` label of ``pantau_peripheral_problem_info``: the agent's reasons,
+#: ``not_reported`` (an expected class the agent does not report), ``other`` (anything else an
+#: agent sends: a label stays bounded whatever arrives).
+PROBLEM_REASONS: Final[tuple[str, ...]] = (*PeripheralReason, "not_reported", "other")
+
+
+def problem_reason(reason: str) -> str:
+    """The bounded label value for a Presence's reason."""
+    if reason == "not reported":
+        return "not_reported"
+    return reason if reason in PROBLEM_REASONS else "other"
 
 
 class Presence(NamedTuple):
@@ -226,7 +240,13 @@ def problems(view: StationView, now: float, stale_after_intervals: float) -> lis
         out.append(f"offline ({view.offline_reason or 'will'})")
     elif status == "stale":
         out.append(f"no report for {now - view.last_seen:.0f} s")
-    out.extend(f"{p.device_class} missing" for p in view.presence if not p.present)
+    out.extend(
+        f"{p.device_class} driver failed"
+        if p.reason == PeripheralReason.DRIVER_FAILED
+        else f"{p.device_class} missing"
+        for p in view.presence
+        if not p.present
+    )
     report = view.report
     if report is not None:
         out.extend(f"{t} unreachable ({why})" for t, up, _, why in report.probes if not up)

@@ -19,6 +19,7 @@ from pantau.collector.fleet import (
     REJECT_REASONS,
     Snapshot,
     clock_skew,
+    problem_reason,
     station_status,
 )
 from pantau.contract import metrics
@@ -60,6 +61,10 @@ class FleetCollector(Collector):
                 fam["pantau_peripheral_last_change_timestamp_seconds"].add_metric(
                     [*base, cls], p.since
                 )
+                if not p.present:
+                    fam["pantau_peripheral_problem_info"].add_metric(
+                        [*base, cls, problem_reason(p.reason)], 1
+                    )
             for target, up, duration, reason in report.probes:
                 fam["pantau_login_up"].add_metric([*base, target], 1 if up else 0)
                 fam["pantau_login_probe_duration_seconds"].add_metric([*base, target], duration)

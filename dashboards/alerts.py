@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from pantau.contract.vocabulary import PeripheralReason
 from pantau.dashboards import DashboardsError
 from pantau.dashboards import metrics as m
 
@@ -205,7 +206,11 @@ def _peripheral_missing() -> Alert:
     return Alert(
         name="PantauPeripheralMissing",
         group="stations",
-        query=f"{m.PERIPHERAL_PRESENT} and on(station) {m.STATION_UP} == 1",
+        # a device on USB whose driver failed is PantauPeripheralDriverFailed, not this
+        query=(
+            f"{m.PERIPHERAL_PRESENT} and on(station) {m.STATION_UP} == 1"
+            f" unless on(station, device_class) {_DRIVER_FAILED}"
+        ),
         op="<",
         threshold=1,
         for_="2m",
@@ -230,6 +235,9 @@ def _peripheral_missing() -> Alert:
                 (s(m.STATION_UP, *_JUW), "1x40"),
                 (s(m.PERIPHERAL_PRESENT, *_JUW, device_class="fingerprint"), "1x10 0x10 1x20"),
                 (s(m.PERIPHERAL_PRESENT, *_JUW, device_class="camera"), "1x40"),
+                # the signature pad's driver failed: the other alert, not this one
+                (s(m.PERIPHERAL_PRESENT, *_JUW, device_class="signature"), "1x10 0x10 1x20"),
+                (_driver_failed_series(*_JUW, "signature"), "_x10 1x10 _x20"),
                 # Bayat is offline: its stale "missing" must not page twice (StationOffline does).
                 (s(m.STATION_UP, *_BAY), "0x40"),
                 (s(m.PERIPHERAL_PRESENT, *_BAY, device_class="iris"), "0x40"),
@@ -239,6 +247,81 @@ def _peripheral_missing() -> Alert:
                 ("11m", ()),
                 ("15m", (Expect(_st(*_JUW, device_class="fingerprint"), 0),)),
                 ("25m", ()),
+            ),
+        ),
+    )
+
+
+_DRIVER_FAILED = f'{m.PERIPHERAL_PROBLEM}{{reason="{PeripheralReason.DRIVER_FAILED}"}}'
+
+
+def _driver_failed_series(station: str, kecamatan: str, device_class: str) -> str:
+    return station_series(
+        m.PERIPHERAL_PROBLEM,
+        station,
+        kecamatan,
+        device_class=device_class,
+        reason=PeripheralReason.DRIVER_FAILED,
+    )
+
+
+def _peripheral_driver_failed() -> Alert:
+    s = station_series
+    return Alert(
+        name="PantauPeripheralDriverFailed",
+        group="stations",
+        # 1 where the driver failed, 0 for every other reported class (the value query shows
+        # the healthy ones too, as the other station alerts do)
+        query=(
+            f"(max by ({', '.join((*m.STATION_LABELS, 'device_class'))}) ({_DRIVER_FAILED})"
+            f" or {m.PERIPHERAL_PRESENT} * 0) and on(station) {m.STATION_UP} == 1"
+        ),
+        op=">",
+        threshold=0,
+        for_="2m",
+        severity="critical",
+        labels=StationHours,
+        dashboard_uid="pantau-station",
+        panel="Perangkat dari waktu ke waktu / Peripheral presence over time",
+        summary_id=(
+            "{Device_id} terpasang tetapi drivernya gagal di Kecamatan {kecamatan} "
+            "(stasiun {station})"
+        ),
+        description_id=(
+            "{Device_id} di stasiun perekaman {station}, Kecamatan {kecamatan}, kabupaten/kota "
+            "{kabkota}, terdeteksi di USB tetapi drivernya gagal (Device Manager menunjukkan kode "
+            "masalah, mis. 10 atau 43). Perekaman e-KTP tidak bisa dilakukan. Cabut lalu colok "
+            "lagi perangkat dan nyalakan ulang PC; bila tetap gagal, pasang ulang drivernya."
+        ),
+        summary_en=(
+            "{Device_en} present but its driver failed in Kecamatan {kecamatan} (station {station})"
+        ),
+        description_en=(
+            "The {device_en} of recording station {station}, Kecamatan {kecamatan}, kabupaten/kota "
+            "{kabkota}, is on USB but its driver failed (Device Manager shows a problem code, e.g. "
+            "10 or 43). e-KTP recording is not possible. Unplug and replug the device and restart "
+            "the PC; if it still fails, reinstall its driver."
+        ),
+        case=Case(
+            series=(
+                (s(m.STATION_UP, *_JUW), "1x40"),
+                (s(m.PERIPHERAL_PRESENT, *_JUW, device_class="signature"), "1x10 0x10 1x20"),
+                (_driver_failed_series(*_JUW, "signature"), "_x10 1x10 _x20"),
+                # a missing camera is the other alert
+                (s(m.PERIPHERAL_PRESENT, *_JUW, device_class="camera"), "0x40"),
+                (s(m.PERIPHERAL_PROBLEM, *_JUW, device_class="camera", reason="missing"), "1x40"),
+                # Bayat is offline: StationOffline pages, not this
+                (s(m.STATION_UP, *_BAY), "0x40"),
+                (_driver_failed_series(*_BAY, "fingerprint"), "1x40"),
+            ),
+            checks=(
+                ("5m", ()),
+                ("11m", ()),
+                (
+                    "15m",
+                    (Expect(_st(*_JUW, device_class="signature"), 1),),
+                ),
+                ("27m", ()),  # a vanished series counts for the 5 min lookback in promtool
             ),
         ),
     )
@@ -576,6 +659,7 @@ def _broker_unreachable() -> Alert:
 
 ALERT_FACTORIES: Final[tuple[Callable[[], Alert], ...]] = (
     _peripheral_missing,
+    _peripheral_driver_failed,
     _login_unreachable,
     _station_offline,
     _never_reported,

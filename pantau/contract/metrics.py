@@ -98,6 +98,15 @@ PERIPHERAL_LAST_CHANGE: Final = _family(
     "device_class",
     per="device class",
 )
+PERIPHERAL_PROBLEM: Final = _family(
+    "pantau_peripheral_problem_info",
+    "gauge",
+    "Why an expected device class is not present (missing, driver_failed, libusb_unavailable, "
+    "check_failed, not_reported, other); only absent classes have it; always 1.",
+    "device_class",
+    "reason",
+    per="absent device class",
+)
 LOGIN_UP: Final = _family(
     "pantau_login_up", "gauge", "1 if the login service probe succeeded.", "target", per="target"
 )
