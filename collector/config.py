@@ -37,8 +37,10 @@ class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     port: Port = 1883
     #: ``"5"`` (needed for ``$share/...`` filters) or ``"3.1.1"``.
     protocol: Literal["5", "3.1.1"] = "5"
-    #: Empty: ``pantau-collector-{hostname}-{pid}``.
-    client_id: str = ""
+    #: Empty: ``pantau-collector-{hostname}``. The broker keeps the session under this id, so it
+    #: must be stable across restarts and unique per collector replica (two collectors with one
+    #: id take the session from each other).
+    client_id: Annotated[str, msgspec.Meta(max_length=128)] = ""
     username: str = ""
     #: File holding the password (one line). Never put the password in the config itself.
     password_file: str = ""
@@ -53,8 +55,17 @@ class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Client certificate and key (both or neither).
     cert_file: str = ""
     key_file: str = ""
-    reconnect_min_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
-    reconnect_max_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+    #: How long the broker keeps the collector's session (subscriptions and QoS 1 messages
+    #: queued for it) while it is away: an upgrade, a crash, a host reboot. 0: no persistent
+    #: session (clean start; everything sent while away is lost). MQTT 3.1.1 has no expiry on the
+    #: wire: any value > 0 means a persistent session kept as long as the broker's
+    #: ``persistent_client_expiration``.
+    session_expiry_s: Annotated[int, msgspec.Meta(ge=0, le=4_294_967_294)] = 86400
+    #: Reconnect backoff: the wait doubles from min to max. Kept below the agents' (whose waits
+    #: are at least half their doubling ceiling from 1 s): the collector is back before the
+    #: stations flush their spools after a broker restart.
+    reconnect_min_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 0.5
+    reconnect_max_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 2.0
 
 
 class HttpConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -102,6 +113,9 @@ class FleetConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: (``pantau_collector_sequence_gaps_total``); until then a late arrival (reordering, a
     #: spooled event resent after a reconnect) fills it.
     reorder_window_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 300.0
+    #: File keeping the event counts and the last event seq per station session across restarts
+    #: (QoS 1 acknowledgements wait until it is written); empty: counts in memory only.
+    state_file: str = ""
 
 
 class CollectorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -275,7 +289,11 @@ def resolve_paths(cfg: CollectorConfig, base_dir: Path) -> CollectorConfig:
             tls_key_file=path(http.tls_key_file, base_dir),
             basic_auth_password_file=path(http.basic_auth_password_file, base_dir),
         ),
-        fleet=rep(cfg.fleet, inventory=path(cfg.fleet.inventory, base_dir)),
+        fleet=rep(
+            cfg.fleet,
+            inventory=path(cfg.fleet.inventory, base_dir),
+            state_file=path(cfg.fleet.state_file, base_dir),
+        ),
     )
 
 

@@ -199,6 +199,18 @@ def _report(msg: wire.State, reason_of: Callable[[str], str]) -> Report:
     )
 
 
+class EventRecord(NamedTuple):
+    """A station's durable event bookkeeping (see :mod:`pantau.collector.durable`)."""
+
+    station: str
+    provinsi: str
+    kabkota: str
+    #: kind -> events counted
+    events: dict[str, int]
+    #: session -> seq of the last event counted (at most the 4 latest sessions, oldest first)
+    sessions: dict[str, int]
+
+
 class Snapshot(NamedTuple):
     """A consistent copy of the fleet at ``now`` (views are immutable)."""
 
@@ -361,6 +373,8 @@ class Fleet:
         self._holey: set[str] = set()
         self.mqtt_connected = False
         self._reasons: dict[str, str] = {"ok": "ok"}
+        #: Grows whenever an event is counted (a checkpoint of the counts is due when it moved).
+        self.events_version = 0
 
     def _probe_reason(self, reason: str) -> str:
         """A bounded, label-safe version of a probe's reason (see :data:`MAX_PROBE_REASONS`)."""
@@ -639,6 +653,7 @@ class Fleet:
         track.event_hw[msg.session] = msg.seq
         while len(track.event_hw) > _MAX_SESSIONS:
             del track.event_hw[next(iter(track.event_hw))]
+        self.events_version += 1
         gap = 0
         if msg.session == track.current:
             gap = self._count_gap(track, msg.session, msg.seq, retained, now)
@@ -663,6 +678,43 @@ class Fleet:
             offline_reason=reason,
         )
         return ""
+
+    # ------------------------------------------------------------------ durable event counts
+
+    def export_events(self) -> tuple[int, list[EventRecord]]:
+        """``(events_version, records)``: every station's event counts and per-session high-water
+        marks (stations with neither are left out), consistent under the lock."""
+        with self._lock:
+            records = [
+                EventRecord(
+                    t.view.station,
+                    t.view.provinsi,
+                    t.view.kabkota,
+                    dict(t.view.events),
+                    dict(t.event_hw),
+                )
+                for t in self._tracks.values()
+                if t.event_hw or t.view.events
+            ]
+            return self.events_version, records
+
+    def restore_events(self, records: Iterable[EventRecord], now: float) -> int:
+        """Load counts saved by :meth:`export_events` (before any message); returns how many
+        stations were restored. Stations not in the inventory count against
+        ``max_unknown_stations`` (beyond it they are skipped) and are forgotten as usual."""
+        restored = 0
+        with self._lock:
+            for rec in records:
+                topic = wire.Topic(rec.provinsi, rec.kabkota, rec.station, "event")
+                track = self._track_for(topic, now)
+                if track is None:
+                    continue
+                track.event_hw = dict(list(rec.sessions.items())[-_MAX_SESSIONS:])
+                track.view = track.view._replace(
+                    events=tuple(sorted((sys.intern(k), n) for k, n in rec.events.items()))
+                )
+                restored += 1
+        return restored
 
     # ------------------------------------------------------------------ reading
 

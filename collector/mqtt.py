@@ -12,18 +12,21 @@ counted in ``connect_failures`` and logged as a warning: once per outage, then o
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import ssl
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from pantau.collector.config import MqttConfig
+from pantau.collector.durable import Checkpointer
 from pantau.collector.fleet import Fleet
 from pantau.contract.vocabulary import INTERNAL_ERROR, STALE_SEQ, STALE_SESSION, STALE_WILL
 
@@ -85,8 +88,16 @@ def _not_logged(suppressed: int) -> str:
     return f" ({suppressed} failed attempts since the last warning)" if suppressed else ""
 
 
+#: QoS 1 messages the broker may have in flight to the collector at once (MQTT 5 Receive
+#: Maximum; with 3.1.1 the broker's ``max_inflight_messages`` applies). Acknowledgements may wait
+#: for a state-file checkpoint (:mod:`pantau.collector.durable`), so the window must be wide.
+RECEIVE_MAXIMUM = 1000
+
+
 def default_client_id() -> str:
-    return f"pantau-collector-{socket.gethostname()[:32]}-{os.getpid()}"
+    """``pantau-collector-{hostname}``: stable across restarts (the broker keeps the session of
+    a client id), different per host. Two replicas on one host need ``mqtt.client_id`` set."""
+    return f"pantau-collector-{socket.gethostname()[:32]}"
 
 
 class MqttIngest:
@@ -99,6 +110,7 @@ class MqttIngest:
         *,
         password: str | None = None,
         clock: Callable[[], float] = time.time,
+        state_file: str = "",
     ) -> None:
         self.cfg = cfg
         self.fleet = fleet
@@ -113,13 +125,27 @@ class MqttIngest:
         #: One warning per outage, then at most one a minute while it lasts.
         self._connect_log = _RateLimited(60.0)
         self._session_up = False
+        #: Connections after which the broker had no session for us (queued messages lost).
+        self.sessions_lost = 0
+        self.persistent = cfg.session_expiry_s > 0
         v5 = cfg.protocol == "5"
+        self.client_id = cfg.client_id or default_client_id()
         self.client = _Client(
             CallbackAPIVersion.VERSION2,
-            client_id=cfg.client_id or default_client_id(),
+            client_id=self.client_id,
             protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-            clean_session=None if v5 else True,
+            clean_session=None if v5 else not self.persistent,
+            manual_ack=bool(state_file),
         )
+        self.checkpointer: Checkpointer | None = None
+        if state_file:
+            self.checkpointer = Checkpointer(Path(state_file), fleet, self.client.ack)
+        self._connect_properties: Properties | None = None
+        if v5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = cfg.session_expiry_s
+            props.ReceiveMaximum = RECEIVE_MAXIMUM
+            self._connect_properties = props
         if cfg.username:
             self.client.username_pw_set(cfg.username, password)
         if cfg.tls:
@@ -147,11 +173,26 @@ class MqttIngest:
 
     def start(self) -> None:
         """Connect in the background (retrying with backoff until :meth:`stop`)."""
-        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        if self.checkpointer is not None:
+            self.checkpointer.start()
+        if self.cfg.protocol == "5":
+            # clean_start False on every connect, the first one included (paho's default cleans
+            # the first): the session the previous process left is resumed.
+            self.client.connect_async(
+                self.cfg.host,
+                self.cfg.port,
+                keepalive=self.cfg.keepalive_s,
+                clean_start=not self.persistent,
+                properties=self._connect_properties,
+            )
+        else:
+            self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         self.client.loop_start()
 
     def stop(self) -> None:
         self._stopping = True
+        if self.checkpointer is not None:
+            self.checkpointer.stop()  # last checkpoint; its acknowledgements still go out
         self.client.disconnect()
         self.client.loop_stop()
         self.fleet.set_connected(False)
@@ -162,7 +203,7 @@ class MqttIngest:
 
     # ------------------------------------------------------------------ callbacks (paho thread)
 
-    def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def _on_connect(self, client: paho.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         try:
             if reason.is_failure:
                 self.connect_failures += 1
@@ -180,6 +221,20 @@ class MqttIngest:
             self._connect_log.reset()
             self.connects += 1
             self._session_up = True
+            if self.checkpointer is not None:
+                self.checkpointer.new_connection()
+            if self.persistent and not flags.session_present:
+                if self.connects > 1:
+                    # The broker lost our session (restarted without persistence, or we were
+                    # away longer than mqtt.session_expiry_s): events sent meanwhile are gone.
+                    self.sessions_lost += 1
+                    log.warning(
+                        "MQTT broker had no session for client id %s: events published while "
+                        "the collector was away are lost (state is rebuilt from retained messages)",
+                        self.client_id,
+                    )
+            elif self.persistent:
+                log.info("MQTT session of %s resumed: queued messages follow", self.client_id)
             result, _mid = client.subscribe(self._subscriptions)
             if result != paho.MQTT_ERR_SUCCESS:
                 log.warning("MQTT subscribe could not be sent: %s", paho.error_string(result))
@@ -223,6 +278,8 @@ class MqttIngest:
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         try:
             self.fleet.set_connected(False)
+            if self.checkpointer is not None:
+                self.checkpointer.new_connection()
             # Only a session that was up is news; after a refused CONNACK paho calls this too,
             # and the refusal was already logged (rate-limited) by _on_connect.
             if not self._stopping and self._session_up:
@@ -250,3 +307,10 @@ class MqttIngest:
             suppressed = self._errors.allow()
             if suppressed is not None:
                 log.exception("error handling an MQTT message (%d similar suppressed)", suppressed)
+        if self.checkpointer is not None:
+            try:
+                # after the message was applied (or failed): its acknowledgement may wait for
+                # the next checkpoint of the event counts
+                self.checkpointer.received(msg.mid, msg.qos)
+            except Exception:
+                log.exception("MQTT acknowledgement failed")

@@ -11,9 +11,12 @@ c.stop()
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+from pantau.collector import durable
 from pantau.collector.config import CollectorConfig
 from pantau.collector.errors import StartupError
 from pantau.collector.exposition import Renderer
@@ -89,7 +92,23 @@ class Collector:
                 config.http.basic_auth_password_file, source, "http.basic_auth_password_file"
             )
         self.renderer = Renderer()
-        self.mqtt = MqttIngest(config.mqtt, self.fleet, password=mqtt_password, clock=clock)
+        if fleet_cfg.state_file:
+            # Checked here, not with the config: the directory is often a volume that exists only
+            # where the collector runs (check-config may run elsewhere).
+            parent = Path(fleet_cfg.state_file).parent
+            if not parent.is_dir() or not os.access(parent, os.W_OK):
+                raise ConfigError(
+                    source, "fleet.state_file", f"directory {parent} is missing or not writable"
+                )
+            restored = durable.restore(Path(fleet_cfg.state_file), self.fleet, clock())
+            log.info("event counts of %d stations restored from %s", restored, fleet_cfg.state_file)
+        self.mqtt = MqttIngest(
+            config.mqtt,
+            self.fleet,
+            password=mqtt_password,
+            clock=clock,
+            state_file=fleet_cfg.state_file,
+        )
         self.http = HttpServer(
             config.http,
             snapshot=self.snapshot,

@@ -103,7 +103,11 @@ class LocalBroker:
             f"listener {self.port} 127.0.0.1",
             # One identity per client id (a listener option: right after the listener line).
             *(["use_username_as_clientid true"] if self.password_file is not None else []),
-            "persistence false",
+            # Retained states and the collector's persistent session survive a broker restart
+            # (saved every 10 s and on a clean stop), as in deploy/mosquitto/mosquitto.conf.
+            "persistence true",
+            f"persistence_location {self.workdir}/",
+            "autosave_interval 10",
             f"log_dest file {self.workdir / 'mosquitto.log'}",
             "log_type error",
             "log_type warning",
@@ -111,7 +115,8 @@ class LocalBroker:
             # Root drops to 'mosquitto', which cannot read a private work dir: stay who we are.
             f"user {getpass.getuser()}",
             # The demo fleet reconnects at once after a restart; retained states are its memory.
-            "max_queued_messages 10000",
+            # The queue also holds the QoS 1 events sent while the collector is away.
+            "max_queued_messages 100000",
         ]
         if self.password_file is not None:
             lines += ["allow_anonymous false", f"password_file {self.password_file}"]

@@ -258,6 +258,7 @@ class Demo:
             fleet=FleetConfig(
                 inventory=str(self.workdir / "klaten.csv"),
                 stale_after_intervals=3.0,
+                state_file=str(self.workdir / "collector-state.json"),
             ),
         )
         collector = Collector(config)
