@@ -194,3 +194,14 @@ def test_installed_types_are_the_pinned_version(tsc: None) -> None:
     for name in ("schema", "data", "prometheus"):
         installed = json.loads((modules / "@grafana" / name / "package.json").read_text())
         assert installed["version"] == GRAFANA_VERSION, name
+
+
+def test_schema_version_is_the_pinned_grafanas(tsc: None, boards: dict[str, Board]) -> None:
+    """schemaVersion is what this Grafana writes (defaultDashboard in @grafana/schema)."""
+    source = (
+        types_dir() / "node_modules/@grafana/schema/dist/esm/raw/dashboard/x/dashboard_types.gen.js"
+    ).read_text(encoding="utf-8")
+    found = re.search(r"schemaVersion:\s*(\d+)", source)
+    assert found, "no schemaVersion in @grafana/schema's defaultDashboard"
+    for name, board in boards.items():
+        assert board["schemaVersion"] == int(found.group(1)), name
