@@ -65,16 +65,19 @@ if (-not $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administra
 # 1. a supported Python
 $locks = @(Get-ChildItem -Path $Here -Filter "requirements-cp3*.txt" | Sort-Object Name -Descending)
 if ($locks.Count -eq 0) { Fail "no requirements-cp3*.txt here: is this the unpacked bundle?" }
-if ($Python -eq "") {
+if ($Python -eq "" -and $null -ne (Get-Command py -ErrorAction SilentlyContinue)) {
+    # Windows PowerShell 5.1 turns a native command's redirected stderr into errors: not here
+    $ErrorActionPreference = "Continue"
     foreach ($lock in $locks) {
         $minor = $lock.BaseName -replace "^requirements-cp3", ""
         $found = & py "-3.$minor" -c "import sys; print(sys.executable)" 2>$null
         if ($LASTEXITCODE -eq 0 -and $found) { $Python = "$found".Trim(); break }
     }
-    if ($Python -eq "") {
-        $supported = ($locks | ForEach-Object { $_.BaseName -replace "^requirements-cp3", "3." }) -join ", "
-        Fail "no supported Python found (this bundle: CPython $supported, 64-bit, installed for all users)"
-    }
+    $ErrorActionPreference = "Stop"
+}
+if ($Python -eq "") {
+    $supported = ($locks | ForEach-Object { $_.BaseName -replace "^requirements-cp3", "3." }) -join ", "
+    Fail "no supported Python found (this bundle: CPython $supported, 64-bit, installed for all users)"
 }
 $tag = & $Python -c "import sys, struct; print('cp%d%d-%d' % (sys.version_info[0], sys.version_info[1], struct.calcsize('P') * 8))"
 if ($LASTEXITCODE -ne 0) { Fail "$Python does not run" }
