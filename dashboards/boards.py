@@ -455,8 +455,11 @@ def collector_health() -> dict[str, Any]:
 
 def all_dashboards() -> dict[str, dict[str, Any]]:
     """File name (without .json) -> dashboard JSON."""
+    from pantau.dashboards import availability
+
     return {
         FLEET_SLUG: fleet_overview(),
         STATION_SLUG: station_detail(),
         COLLECTOR_SLUG: collector_health(),
+        availability.AVAILABILITY_SLUG: availability.dashboard(),
     }

@@ -12,15 +12,18 @@ Layout under the output directory (``deploy/`` in the repository)::
     prometheus/prometheus.yml                              scrape + rule_files + alerting
     prometheus/rules/pantau.rules.yml                      the same alerts as Prometheus rules
     prometheus/rules/pantau.rules.test.yml                 promtool unit tests of every alert
+    prometheus/rules/pantau.availability.yml               availability recording rules
     alertmanager/alertmanager.yml                          routing, receivers, time intervals
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from pantau.dashboards import grafana_alerting, prometheus_rules, routing
+from pantau.dashboards import availability, grafana_alerting, prometheus_rules, routing
 from pantau.dashboards import metrics as m
 from pantau.dashboards._grafana_json import SCRAPE_INTERVAL
 from pantau.dashboards._panels import DATASOURCE_UID
@@ -34,6 +37,9 @@ DASHBOARD_DIR: Final = f"{GRAFANA}/dashboards/pantau"
 GRAFANA_MOUNT: Final = "/etc/grafana/provisioning"
 RULES_PATH: Final = "prometheus/rules/pantau.rules.yml"
 RULES_TEST_PATH: Final = "prometheus/rules/pantau.rules.test.yml"
+AVAILABILITY_PATH: Final = "prometheus/rules/pantau.availability.yml"
+#: Public holidays (whole local days outside office hours), read by ``pantau dashboards build``.
+HOLIDAYS_PATH: Final = "prometheus/holidays.txt"
 ALERTMANAGER_PATH: Final = "alertmanager/alertmanager.yml"
 #: Service names of the compose stack (deploy/compose).
 PROMETHEUS_URL: Final = "http://prometheus:9090"
@@ -80,7 +86,7 @@ def dashboard_provider() -> dict[str, Any]:
 def prometheus_config() -> dict[str, Any]:
     return {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": "30s"},
-        "rule_files": ["rules/pantau.rules.yml"],
+        "rule_files": ["rules/pantau.rules.yml", "rules/pantau.availability.yml"],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [ALERTMANAGER_TARGET]}]}]},
         "scrape_configs": [
             {
@@ -92,7 +98,9 @@ def prometheus_config() -> dict[str, Any]:
     }
 
 
-def render(alerts: tuple[Alert, ...] | None = None) -> dict[str, str]:
+def render(
+    alerts: tuple[Alert, ...] | None = None, holidays: Sequence[dt.date] = ()
+) -> dict[str, str]:
     """Every generated file: path relative to the output directory -> content."""
     alerts = default_alerts() if alerts is None else alerts
     files: dict[str, str] = {
@@ -118,6 +126,7 @@ def render(alerts: tuple[Alert, ...] | None = None) -> dict[str, str]:
     files[RULES_TEST_PATH] = dump_yaml(
         prometheus_rules.promtool_tests_document(alerts, Path(RULES_PATH).name)
     )
+    files[AVAILABILITY_PATH] = dump_yaml(availability.rules_document(holidays))
     files[ALERTMANAGER_PATH] = dump_yaml(routing.alertmanager_config())
     return files
 

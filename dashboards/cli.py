@@ -1,4 +1,4 @@
-"""``pantau dashboards build [--out DIR] [--check]``."""
+"""``pantau dashboards build [--out DIR] [--holidays FILE] [--check]``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pantau.dashboards import DashboardsError
 
-USAGE = "pantau dashboards build [--out DIR] [--check]"
+USAGE = "pantau dashboards build [--out DIR] [--holidays FILE] [--check]"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +26,13 @@ def _parser() -> argparse.ArgumentParser:
         help="output directory, the repository's deploy/ by default (default: %(default)s)",
     )
     build.add_argument(
+        "--holidays",
+        type=Path,
+        default=None,
+        help="public holidays, one YYYY-MM-DD per line, excluded from office hours in the "
+        "availability rules (default: OUT/prometheus/holidays.txt if it exists)",
+    )
+    build.add_argument(
         "--check",
         action="store_true",
         help="write nothing; exit 1 and list the files that are out of date",
@@ -35,14 +42,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    from pantau.dashboards.build import differences, render, write
+    from pantau.dashboards.availability import HolidayError, load_holidays
+    from pantau.dashboards.build import HOLIDAYS_PATH, differences, render, write
 
+    out: Path = args.out
+    holidays_file: Path | None = args.holidays
+    if holidays_file is None and (out / HOLIDAYS_PATH).is_file():
+        holidays_file = out / HOLIDAYS_PATH
     try:
-        files = render()
-    except DashboardsError as exc:
+        holidays = load_holidays(holidays_file) if holidays_file is not None else ()
+        files = render(holidays=holidays)
+    except (DashboardsError, HolidayError) as exc:
         print(f"pantau dashboards: {exc}", file=sys.stderr)
         return 2
-    out: Path = args.out
     if args.check:
         diffs = differences(out, files)
         for rel in diffs:

@@ -8,6 +8,10 @@ example ``deploy/inventory/klaten.csv``. Format::
     station,provinsi,kabkota,kecamatan,device_classes
     3310-juwiring-01,33,3310,Juwiring,fingerprint;iris;camera;signature
 
+An optional last column ``neighbours`` names, ``;``-separated and nearest first, the kecamatan
+where residents can record instead when this station's kecamatan cannot (the fleet report and
+the public status page name the ones that can). Each must be a kecamatan of the inventory.
+
 - ``station``, ``provinsi``, ``kabkota``: topic segments (:data:`pantau.contract.wire.SEGMENT_PATTERN`);
   station ids are unique in the file.
 - ``kecamatan``: display name (free text, 1-64 characters, no control characters).
@@ -41,6 +45,8 @@ from pantau.contract.vocabulary import DEVICE_CLASS_PATTERN, MAX_DEVICE_CLASSES
 from pantau.contract.wire import SEGMENT_PATTERN, topic, valid_segment
 
 HEADER: Final = ("station", "provinsi", "kabkota", "kecamatan", "device_classes")
+#: Optional columns after :data:`HEADER`, in this order.
+OPTIONAL_COLUMNS: Final = ("neighbours",)
 _DEVICE_CLASS_RE: Final = re.compile(DEVICE_CLASS_PATTERN)
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -68,6 +74,8 @@ class InventoryEntry:
     device_classes: tuple[str, ...]
     #: 1-based line number in the source file (for error messages downstream).
     line: int = 0
+    #: Kecamatan to record at instead, nearest first (optional column ``neighbours``).
+    neighbours: tuple[str, ...] = ()
 
 
 def _fields(raw: str, source: str, lineno: int) -> list[str]:
@@ -78,12 +86,31 @@ def _fields(raw: str, source: str, lineno: int) -> list[str]:
     return [field.strip() for field in rows[0]] if rows else []
 
 
-def _entry(fields: list[str], source: str, lineno: int) -> InventoryEntry:
-    if len(fields) != len(HEADER):
+def _valid_kecamatan(name: str) -> bool:
+    return bool(name) and len(name) <= 64 and not _CONTROL_RE.search(name)
+
+
+def _entry(
+    fields: list[str], source: str, lineno: int, header: tuple[str, ...] = HEADER
+) -> InventoryEntry:
+    if len(fields) != len(header):
         raise InventoryError(
-            source, lineno, f"expected {len(HEADER)} fields ({','.join(HEADER)}), got {len(fields)}"
+            source, lineno, f"expected {len(header)} fields ({','.join(header)}), got {len(fields)}"
         )
-    station, provinsi, kabkota, kecamatan, classes_text = fields
+    station, provinsi, kabkota, kecamatan, classes_text = fields[: len(HEADER)]
+    neighbours: list[str] = []
+    if "neighbours" in header:
+        text = fields[header.index("neighbours")]
+        for part in text.split(";") if text else []:
+            name = part.strip()
+            if not _valid_kecamatan(name) or name in neighbours:
+                raise InventoryError(
+                    source,
+                    lineno,
+                    f"neighbour {name!r} must be a kecamatan name (1-64 printable characters), "
+                    "listed once; separate them with ';'",
+                )
+            neighbours.append(name)
     for name, value in (("station", station), ("provinsi", provinsi), ("kabkota", kabkota)):
         if not valid_segment(value):
             raise InventoryError(
@@ -92,7 +119,7 @@ def _entry(fields: list[str], source: str, lineno: int) -> InventoryEntry:
                 f"{name} {value!r} is not a valid id (letters, digits, '.', '_', '-'; "
                 f"pattern {SEGMENT_PATTERN})",
             )
-    if not kecamatan or len(kecamatan) > 64 or _CONTROL_RE.search(kecamatan):
+    if not _valid_kecamatan(kecamatan):
         raise InventoryError(
             source, lineno, f"kecamatan {kecamatan!r} must be 1-64 printable characters"
         )
@@ -109,7 +136,20 @@ def _entry(fields: list[str], source: str, lineno: int) -> InventoryEntry:
         if name in classes:
             raise InventoryError(source, lineno, f"device class {name!r} is listed twice")
         classes.append(name)
-    return InventoryEntry(station, provinsi, kabkota, kecamatan, tuple(classes), lineno)
+    return InventoryEntry(
+        station, provinsi, kabkota, kecamatan, tuple(classes), lineno, tuple(neighbours)
+    )
+
+
+def _header(fields: list[str], raw: str, source: str, lineno: int) -> tuple[str, ...]:
+    names = tuple(f.lower() for f in fields)
+    extra = names[len(HEADER) :]
+    if names[: len(HEADER)] != HEADER or extra != OPTIONAL_COLUMNS[: len(extra)]:
+        optional = "".join(f"[,{c}]" for c in OPTIONAL_COLUMNS)
+        raise InventoryError(
+            source, lineno, f"expected the header line {','.join(HEADER)!r}{optional}, got {raw!r}"
+        )
+    return names
 
 
 def parse_inventory(text: str, source: str = "<inventory>") -> list[InventoryEntry]:
@@ -118,19 +158,15 @@ def parse_inventory(text: str, source: str = "<inventory>") -> list[InventoryEnt
     entries: list[InventoryEntry] = []
     seen: dict[str, int] = {}
     all_classes: set[str] = set()
-    header_seen = False
+    header: tuple[str, ...] = ()
     for lineno, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
         fields = _fields(raw, source, lineno)
-        if not header_seen:
-            if tuple(f.lower() for f in fields) != HEADER:
-                raise InventoryError(
-                    source, lineno, f"expected the header line {','.join(HEADER)!r}, got {raw!r}"
-                )
-            header_seen = True
+        if not header:
+            header = _header(fields, raw, source, lineno)
             continue
-        entry = _entry(fields, source, lineno)
+        entry = _entry(fields, source, lineno, header)
         if entry.station in seen:
             raise InventoryError(
                 source,
@@ -146,8 +182,15 @@ def parse_inventory(text: str, source: str = "<inventory>") -> list[InventoryEnt
                 f"more than {MAX_DEVICE_CLASSES} distinct device classes in the inventory",
             )
         entries.append(entry)
-    if not header_seen:
+    if not header:
         raise InventoryError(source, 0, f"empty inventory: no header line {','.join(HEADER)!r}")
+    known = {e.kecamatan for e in entries}
+    for e in entries:
+        for name in e.neighbours:
+            if name not in known:
+                raise InventoryError(
+                    source, e.line, f"neighbour {name!r} is not a kecamatan of this inventory"
+                )
     return entries
 
 

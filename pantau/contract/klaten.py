@@ -34,6 +34,18 @@ KECAMATAN: Final = (
     "Polanharjo", "Prambanan", "Trucuk", "Tulung", "Wedi", "Wonosari",
 )  # fmt: skip
 
+#: Where residents can record instead, nearest first (the inventory's ``neighbours`` column).
+#: In 2016 Cawas' residents were sent to Trucuk and Pedan; the other pairs are adjacent
+#: kecamatan picked for the example, not an official referral list.
+NEIGHBOURS: Final[dict[str, tuple[str, ...]]] = {
+    "Cawas": ("Trucuk", "Pedan"),
+    "Bayat": ("Cawas", "Wedi"),
+    "Juwiring": ("Wonosari", "Pedan"),
+    "Gantiwarno": ("Wedi", "Prambanan"),
+    "Ceper": ("Pedan", "Ngawen"),
+    "Kemalang": ("Manisrenggo", "Karangnongko"),
+}
+
 FaultKind = Literal["healthy", "lightning", "login_locked", "silent", "broken"]
 
 
@@ -70,15 +82,23 @@ def station_id(kecamatan: str, number: int = 1) -> str:
 def inventory() -> list[InventoryEntry]:
     """One recording station per kecamatan, each expecting the four device classes."""
     return [
-        InventoryEntry(station_id(name), PROVINSI, KABKOTA, name, DEVICE_CLASSES)
+        InventoryEntry(
+            station_id(name),
+            PROVINSI,
+            KABKOTA,
+            name,
+            DEVICE_CLASSES,
+            neighbours=NEIGHBOURS.get(name, ()),
+        )
         for name in KECAMATAN
     ]
 
 
 def inventory_csv() -> str:
-    lines = ["station,provinsi,kabkota,kecamatan,device_classes"]
+    lines = ["station,provinsi,kabkota,kecamatan,device_classes,neighbours"]
     lines += [
-        f"{e.station},{e.provinsi},{e.kabkota},{e.kecamatan},{';'.join(e.device_classes)}"
+        f"{e.station},{e.provinsi},{e.kabkota},{e.kecamatan},{';'.join(e.device_classes)},"
+        f"{';'.join(e.neighbours)}"
         for e in inventory()
     ]
     return "\n".join(lines) + "\n"

@@ -41,6 +41,20 @@ def duration(text: str) -> float:
     return value
 
 
+def span(text: str) -> float:
+    """A positive duration with a unit: ``30s``, ``5m``, ``4h``, ``1d`` (seconds)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        value = float(text[:-1]) * units[text[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration like 30s, 5m, 4h, 1d"
+        ) from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
 def stations(text: str) -> int:
     """A fleet size: 1 to 100,000 stations (5x a national fleet)."""
     value = _int(text)

@@ -447,9 +447,10 @@ def test_dashboards_are_sane(files: dict[str, str]) -> None:
         "pantau-fleet-overview",
         "pantau-station-detail",
         "pantau-collector-health",
+        "pantau-availability",
     }
     uids = {b["uid"] for b in boards.values()}
-    assert len(uids) == 3
+    assert len(uids) == 4
     for name, board in boards.items():
         assert dashboard_problems(board) == [], name
         names = [v["name"] for v in board["templating"]["list"]]

@@ -46,7 +46,11 @@ def plan() -> dict[str, list[str]]:
 def fleet() -> list[InventoryEntry]:
     """Klaten plus three stations in each other province of Java."""
     klaten = (DEPLOY / "inventory" / "klaten.csv").read_text()
-    lines = [line for line in klaten.splitlines() if line and not line.startswith("#")][1:]
+    lines = [
+        ",".join(line.split(",")[:5])  # the base columns (no optional neighbours)
+        for line in klaten.splitlines()
+        if line and not line.startswith("#")
+    ][1:]
     for provinsi in ("31", "32", "34", "35", "36"):
         lines += [
             f"{provinsi}01-kec{i}-01,{provinsi},{provinsi}01,Kec {i},camera" for i in range(3)

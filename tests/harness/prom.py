@@ -235,7 +235,14 @@ class Prometheus:
 
     JOB_SCRAPE_CONFIG = "harness"
 
-    def __init__(self, workdir: Path, *, alertmanager_url: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        alertmanager_url: str | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.extra_args = tuple(extra_args)
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.host = "127.0.0.1"
@@ -280,6 +287,7 @@ class Prometheus:
                 "--web.enable-lifecycle",
                 "--rules.alert.resend-delay=1s",
                 "--log.level=info",
+                *self.extra_args,
             ],
             self.log_file,
         )

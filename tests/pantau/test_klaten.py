@@ -15,11 +15,18 @@ def test_demo_fleet_is_in_the_example_inventory() -> None:
     for entry in klaten.inventory():
         assert entry.station in shipped, entry.station
         other = shipped[entry.station]
-        assert (other.provinsi, other.kabkota, other.kecamatan, other.device_classes) == (
+        assert (
+            other.provinsi,
+            other.kabkota,
+            other.kecamatan,
+            other.device_classes,
+            other.neighbours,
+        ) == (
             entry.provinsi,
             entry.kabkota,
             entry.kecamatan,
             entry.device_classes,
+            entry.neighbours,
         )
 
 
