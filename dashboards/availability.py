@@ -285,7 +285,7 @@ AVAILABILITY_SLUG: Final = "pantau-availability"
 
 
 def dashboard() -> dict[str, Any]:
-    """"Availability": worst kecamatan first, outage ages; over the dashboard's time range."""
+    """ "Availability": worst kecamatan first, outage ages; over the dashboard's time range."""
     import grafanalib.core as g
 
     from pantau.dashboards._panels import (

@@ -299,16 +299,12 @@ def _labels(item: dict[str, Any]) -> dict[str, str]:
     return metric
 
 
-def fetch(
-    prom: Prometheus,
-    selector: str,
-    period: Period,
-    step: float,
-    progress: Callable[[str], None],
-) -> dict[str, Station]:
-    """Readiness and causes of every station in ``selector`` over ``period``."""
+Flags = dict[str, dict[float, dict[str, str]]]  # station -> time -> {kind: detail}
+
+
+def _queries(selector: str) -> dict[str, str]:
     by = av.BY
-    queries: dict[str, str] = {
+    return {
         "ready": av.ready_expr(selector),
         "offline": f"min by ({by}) ({m.STATION_UP}{{{selector}}}) == 0",
         "never": (
@@ -319,66 +315,85 @@ def fetch(
         "login": f"min by ({by}) ({m.LOGIN_UP}{{{selector}}}) == 0",
         "login_reason": f'{m.LOGIN_PROBE_INFO}{{{selector},reason!=""}}',
     }
-    stations: dict[str, Station] = {}
-    flags: dict[str, dict[float, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
-    chunks = []
+
+
+def _chunks(period: Period, step: float) -> list[tuple[float, float]]:
+    """Query windows of at most :data:`CHUNK_S`; the last point of each is its end - step, so
+    that a sample's step [t, t + step) never crosses into the next chunk or past the period."""
+    out = []
     t = period.start
     while t < period.end:
-        chunks.append((t, min(period.end, t + CHUNK_S)))
+        hi = min(period.end, t + CHUNK_S)
+        out.append((t, max(t, hi - step)))
         t += CHUNK_S
+    return out
+
+
+def _take(kind: str, item: dict[str, Any], stations: dict[str, Station], flags: Flags) -> None:
+    labels = _labels(item)
+    name = labels.get("station", "")
+    if not name:
+        return
+    if kind == "ready":
+        st = stations.setdefault(
+            name,
+            Station(
+                name,
+                labels.get("provinsi", ""),
+                labels.get("kabkota", ""),
+                labels.get("kecamatan", ""),
+            ),
+        )
+        st.ready.update((float(ts), float(v) >= 1) for ts, v in item["values"])
+        return
+    detail = {"device": labels.get("device_class", ""), "login_reason": labels.get("reason", "")}
+    for ts_text, _ in item["values"]:
+        slot = flags[name][float(ts_text)]
+        if kind == "device":
+            slot["device"] = ",".join(
+                sorted({*slot.get("device", "").split(","), detail[kind]} - {""})
+            )
+        else:
+            slot[kind] = detail.get(kind, kind)
+
+
+def _cause(f: dict[str, str]) -> str:
+    """The most basic failure explains the rest: not reporting, then devices, then login."""
+    if "never" in f:
+        return "never_reported"
+    if "offline" in f:
+        return "offline"
+    if "device" in f:
+        return f"device:{f['device']}"
+    if "login" in f:
+        reason = f.get("login_reason", "")
+        return f"login:{reason}" if reason else "login"
+    return "unknown"
+
+
+def fetch(
+    prom: Prometheus,
+    selector: str,
+    period: Period,
+    step: float,
+    progress: Callable[[str], None],
+) -> dict[str, Station]:
+    """Readiness and causes of every station in ``selector`` over ``period``."""
+    queries = _queries(selector)
+    stations: dict[str, Station] = {}
+    flags: Flags = defaultdict(lambda: defaultdict(dict))
+    chunks = _chunks(period, step)
     total = len(chunks) * len(queries)
     done = 0
-    for lo, hi in chunks:
-        # The last point of a chunk is hi - step: [t, t + step) never crosses the period's end.
-        last = max(lo, hi - step)
+    for lo, last in chunks:
+        day = dt.datetime.fromtimestamp(lo, WIB_OFFSET).date()
         for kind, expr in queries.items():
             done += 1
-            day = dt.datetime.fromtimestamp(lo, WIB_OFFSET).date()
             progress(f"[{done}/{total}] {kind} from {day}")
             for item in prom.range(expr, lo, last, step):
-                labels = _labels(item)
-                name = labels.get("station", "")
-                if not name:
-                    continue
-                for ts_text, value in item["values"]:
-                    ts = float(ts_text)
-                    if kind == "ready":
-                        st = stations.get(name)
-                        if st is None:
-                            st = stations[name] = Station(
-                                name,
-                                labels.get("provinsi", ""),
-                                labels.get("kabkota", ""),
-                                labels.get("kecamatan", ""),
-                            )
-                        st.ready[ts] = float(value) >= 1
-                    elif kind == "device":
-                        cls = labels.get("device_class", "")
-                        known = flags[name][ts].get("device", "")
-                        flags[name][ts]["device"] = ",".join(
-                            sorted({*known.split(","), cls} - {""})
-                        )
-                    elif kind == "login_reason":
-                        flags[name][ts]["login_reason"] = labels.get("reason", "")
-                    else:
-                        flags[name][ts][kind] = kind
+                _take(kind, item, stations, flags)
     for name, st in stations.items():
-        for ts, ok in st.ready.items():
-            if ok:
-                continue
-            f = flags[name].get(ts, {})
-            if "never" in f:
-                cause = "never_reported"
-            elif "offline" in f:
-                cause = "offline"
-            elif "device" in f:
-                cause = f"device:{f['device']}"
-            elif "login" in f:
-                reason = f.get("login_reason", "")
-                cause = f"login:{reason}" if reason else "login"
-            else:
-                cause = "unknown"
-            st.causes[ts] = cause
+        st.causes = {ts: _cause(flags[name].get(ts, {})) for ts, ok in st.ready.items() if not ok}
     return stations
 
 
