@@ -123,8 +123,16 @@ class SpoolSettings(_Section, frozen=True):
 class Intervals(_Section, frozen=True):
     """``[intervals]``: how often things happen (seconds)."""
 
-    #: Full state published at least this often (and at once on any change).
-    state_s: Seconds = 30.0
+    #: Report by exception: the full state is published at once on any change, on every
+    #: (re)connect, and at least this often (a refresh of the host numbers, every 6 h; a disk filling up is news at once, see
+    #: ``DISK_STEP`` in the service).
+    #: 30 with ``heartbeat_s = 0`` is the old periodic full-state behaviour.
+    state_s: Seconds = 21600.0
+    #: A compact heartbeat (``beat``, ~60 bytes on the wire with TLS) when nothing else was
+    #: published for this long; the collector calls a station stale after 3 of them missed.
+    #: A little under ``mqtt.keepalive_s``, so its PUBACK does the keepalive's job and no
+    #: PINGREQ/PINGRESP is sent. 0: no heartbeats (liveness is then ``state_s``).
+    heartbeat_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 55.0
     #: USB and host checks; on Linux udev hotplug events also trigger the USB check at once.
     poll_s: Seconds = 10.0
     #: Login-service probes (they cost the network, so less often).
@@ -269,6 +277,9 @@ def check(cfg: AgentConfig, source: str) -> None:  # noqa: C901, PLR0912 - split
             raise ConfigError(source, f"{key}.expect_status", "only for http and https probes")
     if cfg.mqtt.reconnect_min_s > cfg.mqtt.reconnect_max_s:
         raise ConfigError(source, "mqtt.reconnect_min_s", "must not exceed mqtt.reconnect_max_s")
+    beat = cfg.intervals.heartbeat_s
+    if 0 < beat < 1:
+        raise ConfigError(source, "intervals.heartbeat_s", f"must be 0 (off) or >= 1, got {beat:g}")
 
 
 def resolve_paths(cfg: AgentConfig, base_dir: Path) -> AgentConfig:
@@ -381,6 +392,17 @@ def warnings(cfg: AgentConfig) -> list[str]:
         out.append("mqtt.tls is false: the broker password travels unencrypted")
     if not cfg.devices:
         out.append("no [[devices]] configured: the USB check expects nothing")
+    iv = cfg.intervals
+    if iv.heartbeat_s > cfg.mqtt.keepalive_s:
+        out.append(
+            f"intervals.heartbeat_s {iv.heartbeat_s:g} > mqtt.keepalive_s {cfg.mqtt.keepalive_s}:"
+            " keepalive pings are sent between heartbeats (more bytes on the line)"
+        )
+    if iv.heartbeat_s == 0 and iv.state_s > 300:
+        out.append(
+            f"intervals.heartbeat_s is 0 and state_s is {iv.state_s:g}: the collector calls a"
+            f" healthy station stale only after {3 * iv.state_s:g} s of silence"
+        )
     return out
 
 

@@ -10,6 +10,13 @@ What it does:
   order; all QoS 1;
 - deletes a spooled event only when its PUBACK arrives (a broker-side rejection, e.g. an ACL
   denial under MQTT 5, keeps it for the next connection and is logged);
+- sends a compact heartbeat (``beat``, QoS 1, not retained, never spooled) when the service
+  asks for one (:meth:`Publisher.request_beat`: nothing was published for ``heartbeat_s``), at
+  most one in flight: on a stalled link beats are skipped, not queued;
+- with MQTT 5 and a broker that allows topic aliases, each topic is sent in full once per
+  connection and then as a 2-byte alias (a heartbeat's topic is ~40 bytes of its ~60);
+- never queues more than :data:`MAX_QUEUED` messages in paho (:data:`MAX_INFLIGHT` of them in
+  flight): events wait in the spool, not in memory, however slow or stalled the link;
 - on loss, reconnects with exponential backoff and jitter (:func:`backoff_delay`), so thousands
   of stations do not reconnect in lockstep after a broker restart;
 - on :meth:`Publisher.stop`, publishes ``offline``/``shutdown`` (retained), waits for its
@@ -54,6 +61,11 @@ RECV_CHUNK: Final = 16 * 1024
 UNSUPPORTED_PROTOCOL: Final = 0x84
 #: Spooled events in flight at once (the rest wait in the spool, not in memory).
 WINDOW: Final = 32
+#: paho's bounds: every message it holds (in flight or queued) costs memory until its PUBACK.
+#: The window of events plus a state, a beat, the birth and the shutdown status fit; a publish
+#: beyond is refused by paho (``MQTT_ERR_QUEUE_SIZE``) and retried later, the spool is the queue.
+MAX_INFLIGHT: Final = WINDOW + 4
+MAX_QUEUED: Final = WINDOW + 8
 SHUTDOWN_ACK_S: Final = 2.0
 
 
@@ -96,6 +108,26 @@ def bounded_client_class() -> type[Any]:
     return _BOUNDED[0]
 
 
+def _note_sent(client: Any) -> None:
+    """Tell paho a packet went out, so it sends no needless PINGREQ.
+
+    MQTT needs a PINGREQ only when the client sent nothing for ``keepalive`` seconds; a heartbeat
+    sent a little more often than that, whose PUBACK also proves the broker alive, makes pings
+    unnecessary: on a metered line they would cost ~50 bytes a minute. paho 2.2 never updates
+    its "last packet sent" time after an ordinary write (reported upstream as "PINGREQ still going
+    out even when QoS 1 publishes are happening"), so it pings every keepalive regardless. This
+    sets that time when a QoS 1 publish is handed to paho. paho still pings when nothing was
+    *received* for ``keepalive`` (a PUBACK counts) and drops the connection when that ping gets
+    no answer: a dead link is detected as before. Attributes missing in another paho version:
+    nothing is done (only bytes are lost).
+    """
+    lock = getattr(client, "_msgtime_mutex", None)
+    if lock is None or not hasattr(client, "_last_msg_out"):
+        return
+    with lock:
+        client._last_msg_out = time.monotonic()
+
+
 @dataclass(frozen=True, slots=True)
 class Connection:
     """Resolved broker settings (the password is read from its file by the caller)."""
@@ -122,10 +154,12 @@ class Topics:
     state: str
     status: str
     event: str
+    beat: str = ""
 
 
 StatusFactory = Callable[[wire.StatusValue, str], bytes]
 StateFactory = Callable[[], bytes | None]
+BeatFactory = Callable[[], bytes]
 
 
 class Publisher:
@@ -139,6 +173,7 @@ class Publisher:
         *,
         status: StatusFactory,
         state: StateFactory,
+        beat: BeatFactory | None = None,
         log: logging.Logger | None = None,
         rng: random.Random | None = None,
         order_lock: threading.RLock | None = None,
@@ -153,6 +188,7 @@ class Publisher:
         #: The will of the connection being attempted: made once per connection that comes up,
         #: not per attempt (each would take a seq the collector then misses).
         self._will: bytes | None = None
+        self._beat = beat
         self.log = log or logging.getLogger("pantau.agent.publisher")
         self._log_limit = LogLimiter(self.log)  # spool errors repeat per event on a full disk
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
@@ -160,6 +196,22 @@ class Publisher:
         self._connected = threading.Event()
         self._want_state = threading.Event()
         self._want_pump = threading.Event()
+        self._want_beat = threading.Event()
+        self._beat_mid: int | None = None
+        #: At most one state in flight: a newer one wanted meanwhile goes out on its PUBACK (a
+        #: retained state supersedes the previous one, so a slow line carries only the latest).
+        self._state_mid: int | None = None
+        self._state_pending = False
+        #: Topic aliases of this connection (MQTT 5): topic -> alias; how many the broker allows.
+        self._aliases: dict[str, int] = {}
+        self._alias_max = 0
+        #: ``time.monotonic()`` of the last publish of any kind (the service times beats by it).
+        self.last_publish = time.monotonic()
+        #: Beats sent, and beats skipped because the previous one was still unacknowledged.
+        self.beats_sent = 0
+        self.beats_skipped = 0
+        #: Most messages paho held at once (in flight + queued) since start: bounded by MAX_QUEUED.
+        self.max_held = 0
         self._inflight: dict[int, int] = {}  # paho mid -> spool id
         self._last_sent = 0
         self._shutdown_mid: int | None = None
@@ -194,6 +246,10 @@ class Publisher:
         """Publish a fresh state soon (retained; also done after every reconnect)."""
         self._want_state.set()
 
+    def request_beat(self) -> None:
+        """Send a heartbeat soon (if connected and the last one was acknowledged)."""
+        self._want_beat.set()
+
     def events_added(self) -> None:
         """New events are in the spool: send them soon if connected."""
         self._want_pump.set()
@@ -220,6 +276,8 @@ class Publisher:
             reconnect_on_failure=False,
         )
         client.connect_timeout = self.conn.connect_timeout_s
+        client.max_inflight_messages_set(MAX_INFLIGHT)
+        client.max_queued_messages_set(MAX_QUEUED)
         if self.conn.tls:
             client.tls_set(
                 ca_certs=self.conn.ca_file or None,
@@ -301,6 +359,9 @@ class Publisher:
                 if self._want_state.is_set():
                     self._want_state.clear()
                     self._send_state()
+                if self._want_beat.is_set():
+                    self._want_beat.clear()
+                    self._send_beat()
             rc = client.loop(timeout=TICK_S)
             if rc != mqtt.MQTT_ERR_SUCCESS:
                 self._connected.clear()
@@ -311,9 +372,7 @@ class Publisher:
         if not self._connected.is_set():
             client.disconnect()
             return
-        info = client.publish(
-            self.topics.status, self._status("offline", "shutdown"), qos=1, retain=True
-        )
+        info = self._publish(self.topics.status, self._status("offline", "shutdown"), retain=True)
         self._shutdown_mid = info.mid
         deadline = time.monotonic() + SHUTDOWN_ACK_S
         while not self._shutdown_acked.is_set() and time.monotonic() < deadline:
@@ -326,19 +385,70 @@ class Publisher:
         self._connected.clear()
         self.log.info("mqtt: disconnected (shutdown)")
 
+    def _publish(self, topic: str, payload: bytes, *, retain: bool = False) -> Any:
+        """QoS 1 publish through paho, with a topic alias when the broker allows one."""
+        props = None
+        name = topic
+        if self._alias_max:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            alias = self._aliases.get(topic)
+            if alias is not None:
+                name = ""  # the broker knows this topic by its alias on this connection
+            elif len(self._aliases) < self._alias_max:
+                alias = self._aliases[topic] = len(self._aliases) + 1
+            if alias is not None:
+                props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+                props.TopicAlias = alias
+        client = self._client
+        info = client.publish(name, payload, qos=1, retain=retain, properties=props)
+        self.last_publish = time.monotonic()
+        if info.rc == 0:
+            _note_sent(client)
+        held = len(client._out_messages)  # paho has no public count
+        self.max_held = max(self.max_held, held)
+        return info
+
+    def _room(self) -> bool:
+        """paho can take another message (checked before stamping one: a seq is for sending)."""
+        return len(self._client._out_messages) < MAX_QUEUED
+
     def _send_state(self) -> None:
         """Send what is spooled, then stamp and publish the state, under the order lock.
 
         Events take their seq when spooled; the state takes its seq here. Holding the lock that
         :meth:`pantau.agent.service.Agent.emit` holds means no event can take a lower seq and
         still be unsent when the state goes out (unless the in-flight window is full, e.g. while
-        a backlog drains; the collector tolerates such reordering for a while).
+        a backlog drains; the collector tolerates such reordering for a while). At most one state
+        is in flight: a newer one wanted meanwhile is stamped and sent on its PUBACK.
         """
         with self._order:
             self._pump()
+            if self._state_mid is not None or not self._room():
+                self._state_pending = True  # sent on the next PUBACK
+                return
             payload = self._state()
             if payload is not None:
-                self._client.publish(self.topics.state, payload, qos=1, retain=True)
+                info = self._publish(self.topics.state, payload, retain=True)
+                if info.rc != 0:  # paho's queue is full (a stalled link): after the next PUBACK
+                    self._state_pending = True
+                else:
+                    self._state_mid = info.mid
+
+    def _send_beat(self) -> None:
+        """Stamp and publish a heartbeat (after what is spooled, as for a state)."""
+        if self._beat is None:
+            return
+        if self._beat_mid is not None or not self._room():
+            self.beats_skipped += 1  # the last one is unacknowledged: the link is slow or gone
+            return
+        with self._order:
+            self._pump()
+            info = self._publish(self.topics.beat, self._beat())
+        if info.rc == 0:
+            self._beat_mid = info.mid
+            self.beats_sent += 1
 
     def _pump(self) -> None:
         """Send spooled events after the last one sent, keeping at most WINDOW in flight."""
@@ -351,14 +461,16 @@ class Publisher:
             if not rows:
                 return
             for row in rows:
-                info = self._client.publish(row.topic, row.payload, qos=1)
+                info = self._publish(row.topic, row.payload)
+                if info.rc != 0:  # paho's queue is full: the rest waits in the spool
+                    return
                 self._inflight[info.mid] = row.id
                 self._last_sent = row.id
 
     # ------------------------------------------------------------------ paho callbacks
 
     def _on_connect(
-        self, client: Any, _userdata: Any, _flags: Any, reason: Any, _props: Any
+        self, client: Any, _userdata: Any, _flags: Any, reason: Any, props: Any
     ) -> None:
         try:
             if reason.is_failure:
@@ -376,8 +488,15 @@ class Publisher:
             client.drop_out_messages()
             self._inflight.clear()
             self._last_sent = 0
+            self._beat_mid = None
+            self._state_mid = None
+            self._state_pending = False
+            self._aliases.clear()
+            self._alias_max = 0
+            if self.protocol == "5" and props is not None:
+                self._alias_max = int(getattr(props, "TopicAliasMaximum", 0) or 0)
             self._connected.set()
-            client.publish(self.topics.status, self._status("online", ""), qos=1, retain=True)
+            self._publish(self.topics.status, self._status("online", ""), retain=True)
             self._want_state.clear()
             self._send_state()
             self._want_pump.clear()
@@ -392,26 +511,39 @@ class Publisher:
             was = self._connected.is_set()
             self._connected.clear()
             self._inflight.clear()
+            self._beat_mid = None
+            self._state_mid = None
             if was and not self._stopping.is_set():
                 self._note_error(f"connection lost: {reason}")
         except Exception:
             self.log.exception("mqtt: error in on_disconnect")
+
+    def _event_acked(self, mid: int, reason: Any) -> None:
+        event_id = self._inflight.pop(mid, None)
+        if event_id is None:
+            return
+        if reason.is_failure:
+            self.log.error("mqtt: broker rejected event %d: %s (kept)", event_id, reason)
+            return
+        try:
+            self.spool.delete(event_id)
+        except SpoolError as exc:  # kept: sent again after a reconnect (same seq)
+            self._log_limit.log_limited(logging.ERROR, "spool-delete", "spool: %s", exc)
 
     def _on_publish(self, _client: Any, _userdata: Any, mid: int, reason: Any, _props: Any) -> None:
         try:
             if mid == self._shutdown_mid:
                 self._shutdown_acked.set()
                 return
-            event_id = self._inflight.pop(mid, None)
-            if event_id is None:
-                return
-            if reason.is_failure:
-                self.log.error("mqtt: broker rejected event %d: %s (kept)", event_id, reason)
+            if mid == self._beat_mid:
+                self._beat_mid = None
+            elif mid == self._state_mid:
+                self._state_mid = None
             else:
-                try:
-                    self.spool.delete(event_id)
-                except SpoolError as exc:  # kept: sent again after a reconnect (same seq)
-                    self._log_limit.log_limited(logging.ERROR, "spool-delete", "spool: %s", exc)
+                self._event_acked(mid, reason)
+            if self._state_pending and self._state_mid is None:
+                self._state_pending = False
+                self._want_state.set()
             self._pump()
         except Exception:
             self.log.exception("mqtt: error in on_publish")

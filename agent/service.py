@@ -17,7 +17,10 @@ Or step it by hand without the loop: ``agent.start()``, ``agent.round()``, ``age
 Each round runs the due checks (:mod:`pantau.agent.runner`), keeps the latest findings of every check,
 compares them with the remembered :class:`~pantau.agent.changes.Baseline` (events), writes events to the
 spool before publishing them, and publishes the state at once when something significant changed
-and otherwise every ``intervals.state_s``.
+and otherwise every ``intervals.state_s`` (report by exception: an hour by default). When nothing
+was published for ``intervals.heartbeat_s`` the loop asks the publisher for a compact heartbeat:
+it comes from this loop, not the network thread, so a hung agent goes stale at the collector
+even while paho keeps the connection alive.
 """
 
 from __future__ import annotations
@@ -60,6 +63,10 @@ HOTPLUG_CHECK: Final = "usb"
 HOTPLUG_SETTLE_S: Final = 0.05
 #: ... and look once more a little later (libusb's device list can lag udev by milliseconds).
 HOTPLUG_RECHECK_S: Final = 1.0
+
+#: A disk's free space that moved by this share of its size since the last published state is
+#: news (published at once): a filling disk is reported long before the 6-hourly refresh.
+DISK_STEP: Final = 0.01
 
 _BASELINE_DECODER: Final = msgspec.json.Decoder(Baseline)
 
@@ -141,6 +148,7 @@ class Agent:
             state=wire.topic(st.provinsi, st.kabkota, st.id, "state"),
             status=wire.topic(st.provinsi, st.kabkota, st.id, "status"),
             event=wire.topic(st.provinsi, st.kabkota, st.id, "event"),
+            beat=wire.topic(st.provinsi, st.kabkota, st.id, "beat"),
         )
         self._seq = itertools.count(1)
         self._seq_lock = threading.Lock()
@@ -155,6 +163,8 @@ class Agent:
         self._state_lock = threading.Lock()
         self._published_key: tuple[object, ...] | None = None
         self._published_at = float("-inf")
+        self._published_disks: dict[str, int] = {}
+        self._beat_asked_at = float("-inf")
         self._lost = 0  # events that could not even be spooled (disk full)
         self._lost_streak = 0  # ... since the last event that could
         self._baseline = self._load_baseline()
@@ -191,6 +201,10 @@ class Agent:
             state, seq=self.next_seq(), ts=self.clock.time(), spool=self.spool_stats()
         )
         return wire.encode(fresh)
+
+    def beat_payload(self) -> bytes:
+        """A heartbeat ``[v, session, seq]`` (a publisher callback; each gets a new seq)."""
+        return wire.encode(wire.Beat(wire.SCHEMA_VERSION, self.session, self.next_seq()))
 
     def spool_stats(self) -> wire.SpoolStats:
         return wire.SpoolStats(
@@ -311,6 +325,7 @@ class Agent:
             os=self.os,
             kecamatan=self.cfg.station.kecamatan,
             interval_s=self.cfg.intervals.state_s,
+            heartbeat_s=self.cfg.intervals.heartbeat_s,
             peripherals=merged.peripherals,
             probes=merged.probes,
             host=merged.host,
@@ -318,15 +333,38 @@ class Agent:
             spool=self.spool_stats(),
         )
 
+    def _disks_moved(self, state: wire.State) -> bool:
+        disks = state.host.disks if state.host else ()
+        for d in disks:
+            before = self._published_disks.get(d.mount)
+            if before is None or abs(d.free_bytes - before) >= DISK_STEP * d.size_bytes:
+                return True
+        return False
+
     def _maybe_publish(self, state: wire.State, force: bool = False) -> None:
         key = significant(state)
         now = time.monotonic()
         due = now - self._published_at >= self.cfg.intervals.state_s
-        if force or due or key != self._published_key:
+        if force or due or key != self._published_key or self._disks_moved(state):
             self._published_key = key
             self._published_at = now
+            disks = state.host.disks if state.host else ()
+            self._published_disks = {d.mount: d.free_bytes for d in disks}
             if self.publisher is not None:
                 self.publisher.publish_state()
+
+    def _beat_due(self) -> float | None:
+        """When the next heartbeat is due (monotonic), or None without heartbeats."""
+        every = self.cfg.intervals.heartbeat_s
+        if not every or self.publisher is None:
+            return None
+        return max(self.publisher.last_publish, self._beat_asked_at) + every
+
+    def _maybe_beat(self, now: float) -> None:
+        due = self._beat_due()
+        if due is not None and due <= now and self.publisher is not None:
+            self._beat_asked_at = now
+            self.publisher.request_beat()
 
     # ------------------------------------------------------------------ service loop
 
@@ -393,9 +431,12 @@ class Agent:
                 elif self._state is not None:
                     with self._round_lock:
                         self._maybe_publish(self._state)
+                self._maybe_beat(time.monotonic())
+                beat_at = self._beat_due()
                 wake_at = min(
                     [*due.values(), self._published_at + self.cfg.intervals.state_s]
                     + ([recheck_at] if recheck_at is not None else [])
+                    + ([beat_at] if beat_at is not None else [])
                 )
                 self._wake.clear()
                 if stop.is_set() or self._usb_changed.is_set():
@@ -504,6 +545,7 @@ def build_agent(
             spool,
             status=agent.status_payload,
             state=agent.state_payload,
+            beat=agent.beat_payload,
             log=agent.log.getChild("mqtt"),
             order_lock=agent.order_lock,
         )

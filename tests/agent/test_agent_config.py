@@ -48,7 +48,7 @@ def test_minimal_config_has_documented_defaults(tmp_path: Path) -> None:
     assert cfg.mqtt.tls is True
     assert cfg.username == "3310-juwiring-01"
     assert cfg.client_id == "pantau-3310-juwiring-01"
-    assert cfg.intervals.state_s == 30.0
+    assert (cfg.intervals.state_s, cfg.intervals.heartbeat_s) == (21600.0, 55.0)
     assert cfg.intervals.poll_s == 10.0
     assert cfg.spool.max_events == 10_000
     assert cfg.devices == ()
@@ -106,6 +106,16 @@ def test_plaintext_password_warns(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, STATION + '[mqtt]\ntls = false\npassword_file = "pw"\n'))
     assert "mqtt.tls is false: the broker password travels unencrypted" in warnings(cfg)
     assert cfg.mqtt.effective_port() == 1883
+
+
+def test_heartbeat_slower_than_keepalive_or_off_with_a_long_state_warns(tmp_path: Path) -> None:
+    slow = load_config(write(tmp_path, STATION + "[intervals]\nheartbeat_s = 90\n"))
+    assert any("keepalive pings are sent between heartbeats" in w for w in warnings(slow))
+    off = load_config(write(tmp_path, STATION + "[intervals]\nheartbeat_s = 0\n"))
+    assert any("stale only after 64800 s" in w for w in warnings(off))
+    old = load_config(write(tmp_path, STATION + "[intervals]\nheartbeat_s = 0\nstate_s = 30\n"))
+    assert not any("heartbeat" in w for w in warnings(old))
+    assert not any("heartbeat" in w for w in warnings(load_config(write(tmp_path, STATION))))
 
 
 def test_empty_password_file_is_a_config_error(tmp_path: Path) -> None:
@@ -218,6 +228,14 @@ INVALID = [
     (
         STATION + "[mqtt]\nreconnect_min_s = 60.0\nreconnect_max_s = 10.0\n",
         "F: mqtt.reconnect_min_s: must not exceed mqtt.reconnect_max_s",
+    ),
+    (
+        STATION + "[intervals]\nheartbeat_s = 0.5\n",
+        "F: intervals.heartbeat_s: must be 0 (off) or >= 1, got 0.5",
+    ),
+    (
+        STATION + "[intervals]\nheartbeat_s = -1\n",
+        "F: intervals.heartbeat_s: expected `float` >= 0.0",
     ),
     (
         '[station]\nid = "bad id"\nprovinsi = "33"\nkabkota = "3310"\n',

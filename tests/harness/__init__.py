@@ -9,6 +9,8 @@ Import from here as ``harness`` (tests/ is on sys.path via pytest's rootdir conf
 - :mod:`harness.prom`: :class:`Prometheus`, :class:`Alertmanager`, :class:`WebhookReceiver`.
 - :mod:`harness.usb`: :class:`UsbBus` on umockdev (read its docstring: libusb ordering rule).
 - :mod:`harness.http`: :class:`LocalHttpServer`, a tiny HTTP/HTTPS server.
+- :mod:`harness.netproxy`: :class:`LinkProxy`, a counting TCP proxy that emulates a thin line
+  (bandwidth, latency, stalls, a silent blackhole).
 - :mod:`harness.procs`: free ports, process start/stop with no leaks, :class:`HarnessError`.
 """
 
@@ -16,6 +18,7 @@ from .certs import TlsCerts, make_tls_certs
 from .http import LocalHttpServer
 from .mosquitto import DEFAULT_USERS, PANTAU_ACL, Mosquitto
 from .mqtt import MqttClient
+from .netproxy import LinkProxy, Shape
 from .procs import HarnessError, free_port
 from .prom import Alertmanager, Prometheus, WebhookReceiver
 from .usb import UsbBus, UsbDevice
@@ -25,10 +28,12 @@ __all__ = [
     "PANTAU_ACL",
     "Alertmanager",
     "HarnessError",
+    "LinkProxy",
     "LocalHttpServer",
     "Mosquitto",
     "MqttClient",
     "Prometheus",
+    "Shape",
     "TlsCerts",
     "UsbBus",
     "UsbDevice",
