@@ -192,7 +192,7 @@ def _login_duration(views: Views, labels: Labels, _now: float, _stale: float) ->
     return "".join(
         [
             f'pantau_login_probe_duration_seconds{{{ls},target="{escape_label(t)}"}}'
-            f" {sample_value(d)}\n"
+            f" {d if d.__class__ is float else sample_value(d)}\n"
             for v, ls in zip(views, labels, strict=True)
             if (r := v.report) is not None
             for t, _, d, _ in r.probes
@@ -217,9 +217,11 @@ def _host(index: int, family: Family) -> FamilyText:
     def text(views: Views, labels: Labels, _now: float, _stale: float) -> str:
         return "".join(
             [
-                f"{name}{{{ls}}} {sample_value(h[index])}\n"
+                # the common cases inline (no call): a float, or an int of at most 2**53
+                f"{name}{{{ls}}} {x if x.__class__ is float or (x.__class__ is int and -_EXACT_INT <= x <= _EXACT_INT) else sample_value(x)}\n"
                 for v, ls in zip(views, labels, strict=True)
                 if (r := v.report) is not None and (h := r.host) is not None
+                for x in (h[index],)
             ]
         )
 
@@ -232,10 +234,12 @@ def _disk(index: int, family: Family) -> FamilyText:
     def text(views: Views, labels: Labels, _now: float, _stale: float) -> str:
         return "".join(
             [
-                f'{name}{{{ls},mount="{escape_label(d[0])}"}} {sample_value(d[index])}\n'
+                f'{name}{{{ls},mount="{escape_label(d[0])}"}} '
+                f"{x if x.__class__ is int and -_EXACT_INT <= x <= _EXACT_INT else sample_value(x)}\n"
                 for v, ls in zip(views, labels, strict=True)
                 if (r := v.report) is not None
                 for d in r.disks
+                for x in (d[index],)
             ]
         )
 
