@@ -218,6 +218,9 @@ class Shipped:
             'host = "0.0.0.0"': 'host = "127.0.0.1"',
             f"port = {data['http']['port']}": f"port = {http_port}",
         }
+        state = self.root / f"state-{user}"
+        state.mkdir(exist_ok=True)
+        replacements['"/var/lib/pantau/'] = f'"{state}/'  # fleet.state_file, one per identity
         for old, new in replacements.items():
             assert text.count(old) == 1, f"deploy/collector/collector.toml: {old!r}"
             text = text.replace(old, new)
