@@ -8,15 +8,16 @@ and a slow server never delays the report of an unplugged device) and two method
 :mod:`pantau.agent.runner`, decides that). Parsing and classification live in pure functions
 next to each check and are tested on their own.
 
-Checks register themselves the node_exporter way: a module decorates a factory with
-:func:`register`; :func:`build` makes the configured checks from every registered factory, in
-``order``. The service knows no check by name (docs/architecture.md has the recipe for adding
+Checks register themselves the node_exporter way: a module of this package decorates a factory
+with :func:`register`; :func:`build` imports every module of the package and makes the configured
+checks from every registered factory, in ``order``. The service knows no check by name (docs/architecture.md has the recipe for adding
 one).
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol
@@ -95,12 +96,6 @@ class Registration:
 
 #: Every registered check by name. Tests add a toy check with ``monkeypatch.setitem``.
 REGISTRY: Final[dict[str, Registration]] = {}
-#: The modules of the built-in checks, imported (so registered) by :func:`build`.
-BUILTIN_MODULES: Final = (
-    "pantau.agent.checks.usb",
-    "pantau.agent.checks.login",
-    "pantau.agent.checks.host",
-)
 
 
 def register(name: str, *, order: int = 100) -> Callable[[CheckFactory], CheckFactory]:
@@ -116,9 +111,11 @@ def register(name: str, *, order: int = 100) -> Callable[[CheckFactory], CheckFa
 
 
 def build(cfg: AgentConfig, sources: Sources) -> list[Check]:
-    """The configured checks, in report order."""
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
+    """The configured checks, in report order; every module of this package is imported (so
+    its check registered) first."""
+    for module in pkgutil.iter_modules(__path__, f"{__name__}."):
+        if not module.ispkg:
+            importlib.import_module(module.name)
     checks: list[Check] = []
     for reg in sorted(REGISTRY.values(), key=lambda r: (r.order, r.name)):
         check = reg.factory(cfg, sources)

@@ -1,11 +1,8 @@
 """The ``login`` check: blackbox-style probes of the login services.
 
-One prober per kind, each a function ``(ProbeSettings) -> wire.Probe``:
-
-- ``tcp``: connect to ``host:port``.
-- ``tls``: connect and complete a verified TLS handshake; reports the certificate's expiry.
-- ``http`` / ``https``: ``GET`` the URL (no redirects followed) and compare the status with
-  ``expect_status`` (default: any 2xx or 3xx); https also reports the certificate's expiry.
+Each ``[[probes]]`` table is probed by its kind (``tcp``, ``tls``, ``http``, ``https``; one module
+each under :mod:`pantau.agent.checks.probes`, registered by name), through a prober
+``(ProbeSettings) -> wire.Probe`` that tests and simulators can replace.
 
 A failed probe is ``up=False`` with an enumerated
 :class:`~pantau.contract.vocabulary.ProbeReason` (blackbox keeps the reason
@@ -24,15 +21,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Final
-from urllib.parse import urlsplit
 
-from pantau.agent.checks import Findings, Sources, register
-from pantau.agent.config import AgentConfig, ProbeSettings, split_host_port
+from pantau.agent.checks import Findings, Sources, probes, register
+from pantau.agent.config import AgentConfig, ProbeSettings
 from pantau.contract import wire
 from pantau.contract.vocabulary import ProbeReason
-
-USER_AGENT: Final = "pantau-agent"
-
 
 #: OpenSSL's X509_V_ERR_CERT_HAS_EXPIRED.
 _X509_EXPIRED: Final = 10
@@ -66,32 +59,6 @@ def reason_for(exc: BaseException) -> ProbeReason:
     return ProbeReason.ERROR
 
 
-def status_ok(status: int, expect: Sequence[int]) -> bool:
-    return status in expect if expect else 200 <= status < 400
-
-
-def cert_expiry(cert: object) -> float | None:
-    """``notAfter`` of a ``getpeercert()`` dict as Unix seconds (None if absent)."""
-    if isinstance(cert, dict) and isinstance(not_after := cert.get("notAfter"), str):
-        try:
-            return float(ssl.cert_time_to_seconds(not_after))
-        except ValueError:
-            return None
-    return None
-
-
-def expiry_reason(expiry: float | None, now: float, min_cert_days: int) -> ProbeReason:
-    if expiry is not None and min_cert_days and expiry - now < min_cert_days * 86400:
-        return ProbeReason.CERT_EXPIRING
-    return ProbeReason.OK
-
-
-def tls_context(ca_file: str) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=ca_file or None)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
-
-
 # --------------------------------------------------------------------------- probers
 
 
@@ -113,77 +80,12 @@ def _result(
     )
 
 
-def probe_tcp(settings: ProbeSettings) -> wire.Probe:
-    host, port = split_host_port(settings.target)
-    started = time.perf_counter()
-    try:
-        with socket.create_connection((host, port), timeout=settings.timeout_s):
-            pass
-    except OSError as exc:
-        return _result(settings, started, reason_for(exc))
-    return _result(settings, started, ProbeReason.OK)
-
-
-def probe_tls(settings: ProbeSettings, now: Callable[[], float] = time.time) -> wire.Probe:
-    host, port = split_host_port(settings.target)
-    ctx = tls_context(settings.ca_file)
-    started = time.perf_counter()
-    try:
-        with (
-            socket.create_connection((host, port), timeout=settings.timeout_s) as raw,
-            ctx.wrap_socket(raw, server_hostname=settings.server_name or host) as tls,
-        ):
-            expiry = cert_expiry(tls.getpeercert())
-    except OSError as exc:
-        return _result(settings, started, reason_for(exc))
-    return _result(
-        settings, started, expiry_reason(expiry, now(), settings.min_cert_days), expiry=expiry
-    )
-
-
-def probe_http(settings: ProbeSettings, now: Callable[[], float] = time.time) -> wire.Probe:
-    url = urlsplit(settings.target)
-    host = url.hostname or ""
-    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-    conn: http.client.HTTPConnection
-    if settings.kind == "https":
-        conn = http.client.HTTPSConnection(
-            host, url.port, timeout=settings.timeout_s, context=tls_context(settings.ca_file)
-        )
-    else:
-        conn = http.client.HTTPConnection(host, url.port, timeout=settings.timeout_s)
-    started = time.perf_counter()
-    expiry = None
-    try:
-        conn.request("GET", path, headers={"User-Agent": USER_AGENT, "Connection": "close"})
-        if isinstance(conn.sock, ssl.SSLSocket):
-            expiry = cert_expiry(conn.sock.getpeercert())
-        response = conn.getresponse()
-        status = response.status
-        response.close()
-    except (OSError, http.client.HTTPException) as exc:
-        return _result(settings, started, reason_for(exc), expiry=expiry)
-    finally:
-        conn.close()
-    if not status_ok(status, settings.expect_status):
-        return _result(settings, started, ProbeReason.HTTP_STATUS, status, expiry)
-    reason = expiry_reason(expiry, now(), settings.min_cert_days)
-    return _result(settings, started, reason, status, expiry)
-
-
 Prober = Callable[[ProbeSettings], wire.Probe]
-
-PROBERS: Final[dict[str, Prober]] = {
-    "tcp": probe_tcp,
-    "tls": probe_tls,
-    "http": probe_http,
-    "https": probe_http,
-}
 
 
 def default_prober(settings: ProbeSettings) -> wire.Probe:
-    """Run the prober of ``settings.kind``."""
-    return PROBERS[settings.kind](settings)
+    """Run the prober of ``settings.kind`` (:mod:`pantau.agent.checks.probes`)."""
+    return probes.kinds()[settings.kind].probe(settings)
 
 
 # --------------------------------------------------------------------------- the check

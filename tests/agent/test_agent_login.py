@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from pantau.agent.checks.login import LoginCheck, ProbeReason, default_prober, reason_for, status_ok
+from pantau.agent.checks.login import LoginCheck, ProbeReason, default_prober, reason_for
+from pantau.agent.checks.probes.http import status_ok
 from pantau.agent.config import ProbeSettings
 
 

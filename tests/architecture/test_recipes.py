@@ -5,6 +5,7 @@ names no check."""
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,11 +14,13 @@ from pathlib import Path
 import pytest
 
 from pantau.agent import checks
-from pantau.agent.checks import Findings, Sources, register
-from pantau.agent.config import AgentConfig, convert_config
+from pantau.agent.checks import Findings, Sources, probes, register
+from pantau.agent.checks.login import LoginCheck, _result, reason_for
+from pantau.agent.config import AgentConfig, ConfigError, ProbeSettings, convert_config
 from pantau.agent.service import build_agent
 from pantau.agent.simulated import SimulatedHost, SimulatedProber, SimulatedUsb
 from pantau.contract import wire
+from pantau.contract.vocabulary import ProbeReason
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -124,3 +127,66 @@ def test_a_name_registers_once() -> None:
     assert "usb" in checks.REGISTRY  # registered when its module was imported
     with pytest.raises(ValueError, match="registered twice"):
         register("usb")(lambda _cfg, _sources: None)
+
+
+# --------------------------------------------------------------------------- a probe kind
+
+
+def _probe_unix(settings: ProbeSettings) -> wire.Probe:
+    """The recipe's example kind: connect to a Unix socket (``target`` is its path)."""
+    started = time.perf_counter()
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(settings.timeout_s)
+            sock.connect(settings.target)
+    except OSError as exc:
+        return _result(settings, started, reason_for(exc))
+    return _result(settings, started, ProbeReason.OK)
+
+
+def _validate_unix(settings: ProbeSettings) -> list[probes.Mistake]:
+    if not settings.target.startswith("/"):
+        return [("target", f"expected an absolute socket path, got {settings.target!r}")]
+    return []
+
+
+@pytest.fixture
+def unix_kind() -> Iterator[None]:
+    probes.kinds()
+    saved = dict(probes.KINDS)
+    probes.register(probes.ProbeKind("unix", _probe_unix, _validate_unix))
+    yield
+    probes.KINDS.clear()
+    probes.KINDS.update(saved)
+
+
+def _station(tmp_path: Path, target: str) -> dict[str, object]:
+    return {
+        "station": {"id": "3310-juwiring-01", "provinsi": "33", "kabkota": "3310"},
+        "spool": {"path": str(tmp_path / "spool.sqlite")},
+        "probes": [{"name": "local", "kind": "unix", "target": target}],
+    }
+
+
+@pytest.mark.usefixtures("unix_kind")
+def test_a_probe_kind_is_one_registered_module(tmp_path: Path) -> None:
+    path = str(tmp_path / "login.sock")
+    cfg = convert_config(_station(tmp_path, path), "agent.toml")
+    with pytest.raises(ConfigError, match=r"probes\[0\]\.target: expected an absolute socket path"):
+        convert_config(_station(tmp_path, "login.sock"), "agent.toml")
+    check = LoginCheck(cfg.probes)  # the real prober: the registry's kind
+    down = check.run().probes[0]
+    assert (down.kind, down.up) == ("unix", False)  # no socket yet
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(1)
+    try:
+        up = check.run().probes[0]
+        assert (up.target, up.kind, up.up, up.reason) == ("local", "unix", True, "ok")
+    finally:
+        server.close()
+
+
+def test_without_the_module_the_kind_is_unknown(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"probes\[0\]\.kind: invalid enum value 'unix'"):
+        convert_config(_station(tmp_path, "/run/login.sock"), "agent.toml")

@@ -1,0 +1,88 @@
+"""The ``tls`` probe kind: connect and complete a verified TLS handshake (TLS 1.2 or newer);
+reports the certificate's expiry, and ``cert_expiring`` within ``min_cert_days``.
+
+The certificate helpers here serve the ``https`` kind too.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pantau.agent.checks.login import _result, reason_for
+from pantau.agent.checks.probes import ProbeKind, register
+from pantau.agent.checks.probes.tcp import validate_host_port
+from pantau.agent.config import ProbeSettings, split_host_port
+from pantau.contract import wire
+from pantau.contract.vocabulary import ProbeReason
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """A tls probe's settings."""
+
+    host: str
+    port: int
+    timeout_s: float
+    #: CA bundle to verify against; empty: the system's trusted CAs.
+    ca_file: str
+    #: Name to verify (SNI); the target's host when empty.
+    server_name: str
+    min_cert_days: int
+
+    @classmethod
+    def parse(cls, settings: ProbeSettings) -> TlsSettings:
+        """Raises ``ValueError`` (the message names what is expected)."""
+        host, port = split_host_port(settings.target)
+        return cls(
+            host,
+            port,
+            settings.timeout_s,
+            settings.ca_file,
+            settings.server_name or host,
+            settings.min_cert_days,
+        )
+
+
+def cert_expiry(cert: object) -> float | None:
+    """``notAfter`` of a ``getpeercert()`` dict as Unix seconds (None if absent)."""
+    if isinstance(cert, dict) and isinstance(not_after := cert.get("notAfter"), str):
+        try:
+            return float(ssl.cert_time_to_seconds(not_after))
+        except ValueError:
+            return None
+    return None
+
+
+def expiry_reason(expiry: float | None, now: float, min_cert_days: int) -> ProbeReason:
+    if expiry is not None and min_cert_days and expiry - now < min_cert_days * 86400:
+        return ProbeReason.CERT_EXPIRING
+    return ProbeReason.OK
+
+
+def tls_context(ca_file: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=ca_file or None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def probe_tls(settings: ProbeSettings, now: Callable[[], float] = time.time) -> wire.Probe:
+    target = TlsSettings.parse(settings)
+    ctx = tls_context(target.ca_file)
+    started = time.perf_counter()
+    try:
+        with (
+            socket.create_connection((target.host, target.port), timeout=target.timeout_s) as raw,
+            ctx.wrap_socket(raw, server_hostname=target.server_name) as tls,
+        ):
+            expiry = cert_expiry(tls.getpeercert())
+    except OSError as exc:
+        return _result(settings, started, reason_for(exc))
+    reason = expiry_reason(expiry, now(), target.min_cert_days)
+    return _result(settings, started, reason, expiry=expiry)
+
+
+KIND = register(ProbeKind("tls", probe_tls, validate_host_port, files=("ca_file",)))
