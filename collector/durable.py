@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
+from pantau.collector.errors import CollectorError
 from pantau.collector.fleet import EventRecord, Fleet
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ CHECKPOINT_DELAY_S: Final = 0.1
 CHECKPOINT_BATCH: Final = 200
 
 
-class StateFileError(ValueError):
+class StateFileError(CollectorError, ValueError):
     """The state file exists but is not a pantau collector state file."""
 
 

@@ -15,7 +15,8 @@ errors from it::
     │   └── SpoolError
     ├── CollectorError            pantau.collector.errors
     │   ├── SettingsError
-    │   └── StartupError
+    │   ├── StartupError
+    │   └── StateFileError    pantau.collector.durable (also a ValueError)
     ├── DashboardsError           pantau.dashboards
     ├── ProvisionError            pantau.tools.provision
     └── BrokerError               pantau.tools.broker (also a RuntimeError)
