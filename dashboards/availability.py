@@ -41,8 +41,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from pantau.dashboards import DashboardsError, routing
 from pantau.dashboards import metrics as m
-from pantau.dashboards import routing
 
 RULE_INTERVAL: Final = "1m"
 HOURLY_INTERVAL: Final = "1h"
@@ -64,7 +64,7 @@ OFFICE_WEEKDAYS: Final = frozenset(range(5))
 BY: Final = ", ".join(m.STATION_LABELS)
 
 
-class HolidayError(ValueError):
+class HolidayError(DashboardsError, ValueError):
     """A holidays file has a line that is not a date."""
 
 

@@ -18,7 +18,9 @@ errors from it::
     │   ├── StartupError
     │   └── StateFileError    pantau.collector.durable (also a ValueError)
     ├── DashboardsError           pantau.dashboards
+    │   └── HolidayError          pantau.dashboards.availability (also a ValueError)
     ├── ProvisionError            pantau.tools.provision
+    ├── ReportError               pantau.tools.report
     └── BrokerError               pantau.tools.broker (also a RuntimeError)
 
 ``tests/architecture/test_errors.py`` keeps this true: every exception class defined in a pantau

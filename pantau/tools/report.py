@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from pantau.contract.errors import PantauError
 from pantau.contract.inventory import InventoryEntry, InventoryError, load_inventory
 from pantau.contract.vocabulary import device_names
 from pantau.dashboards import availability as av
@@ -54,7 +55,7 @@ CHUNK_S: Final = 7 * DAY
 WIB_OFFSET: Final = dt.timezone(dt.timedelta(hours=7))
 
 
-class ReportError(Exception):
+class ReportError(PantauError):
     """A mistake the user can fix (unreachable Prometheus, no data, bad arguments)."""
 
 
