@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "per-station credentials, broker ACL and agent configs",
     ),
     "simulate": ("pantau.tools.simulate", "publish a simulated fleet with fault scenarios"),
+    "shards": ("pantau.tools.shards", "check that collector shards claim every station once"),
     "report": ("pantau.tools.report", "availability report of a region (HTML, PDF, CSV)"),
     "status-page": ("pantau.tools.status_page", "public page: which kecamatan can record today"),
 }
