@@ -368,6 +368,7 @@ class Demo:
         self.start_agents(provisioned, login, broker)
         self.say("Ctrl-C stops everything.\n")
         started = time.monotonic()
+        started_wall = time.time()
         struck = False
         last_line = ""
         summary = Summary()
@@ -386,6 +387,8 @@ class Demo:
                 last_line = line
             if self.args.duration and elapsed >= self.args.duration:
                 break
+        if self.args.report:
+            self.write_report(started_wall)
         if self.args.summary_json:
             Path(self.args.summary_json).write_text(
                 json.dumps(
@@ -400,6 +403,36 @@ class Demo:
                 encoding="utf-8",
             )
         return 0
+
+    def write_report(self, started: float) -> None:
+        """The availability report of this run (every hour counts: a demo may run at night)."""
+        if self.stack is None:
+            self.say("report skipped: it needs Prometheus (not running)")
+            return
+        from pantau.tools.report import Period, Prometheus, ReportError, build_report, write_report
+
+        end = time.time()
+        # Prometheus scrapes every 5 s; about 200 points make the timeline.
+        step = max(5.0, round((end - started) / 200))
+        try:
+            report = build_report(
+                Prometheus(self.stack.prometheus_url),
+                selector=f'kabkota="{klaten.KABKOTA}"',
+                region="Kabupaten Klaten (demo)",
+                period=Period(started, end),
+                step=step,
+                lang=self.args.report_lang,
+                holidays=(),
+                inventory=klaten.inventory(),
+                min_outage_s=step,
+                broken_days=0,
+                all_hours=True,
+            )
+            paths = write_report(report, Path(self.args.report), "pantau-demo")
+        except (ReportError, OSError) as exc:
+            self.say(f"report not written: {exc}")
+            return
+        self.say("report: " + "  ".join(str(p) for p in paths))
 
     def shutdown(self) -> None:
         self.stop_event.set()
@@ -454,6 +487,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
     p.add_argument("--summary-json", default="", help="write the final summary to this file")
+    p.add_argument(
+        "--report",
+        default="",
+        metavar="DIR",
+        help="at the end, write the availability report of this run (HTML, PDF, CSV) to DIR",
+    )
+    p.add_argument("--report-lang", choices=["id", "en"], default="id", help="report language")
     return p
 
 

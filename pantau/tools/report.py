@@ -68,6 +68,7 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "region": "Wilayah",
         "generated": "Dibuat",
         "fleet": "Ketersediaan armada pada jam kerja",
+        "fleet_all": "Ketersediaan armada (semua jam)",
         "previous": "periode sebelumnya",
         "change": "perubahan",
         "stations": "stasiun",
@@ -114,6 +115,7 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "region": "Region",
         "generated": "Generated",
         "fleet": "Fleet availability in office hours",
+        "fleet_all": "Fleet availability (all hours)",
         "previous": "previous period",
         "change": "change",
         "stations": "stations",
@@ -288,11 +290,17 @@ class Report:
     long_broken: list[Outage]
     min_outage_s: float
     broken_days: int
+    all_hours: bool = False
+
+
+def _ms(ts: float) -> float:
+    """Prometheus speaks milliseconds: grid times and answers meet on that grid."""
+    return round(ts, 3)
 
 
 def _ts_grid(period: Period, step: float) -> list[float]:
     n = math.ceil((period.end - period.start) / step)
-    return [period.start + i * step for i in range(n)]
+    return [_ms(period.start + i * step) for i in range(n)]
 
 
 def _labels(item: dict[str, Any]) -> dict[str, str]:
@@ -319,15 +327,11 @@ def _queries(selector: str) -> dict[str, str]:
 
 
 def _chunks(period: Period, step: float) -> list[tuple[float, float]]:
-    """Query windows of at most :data:`CHUNK_S`; the last point of each is its end - step, so
-    that a sample's step [t, t + step) never crosses into the next chunk or past the period."""
-    out = []
-    t = period.start
-    while t < period.end:
-        hi = min(period.end, t + CHUNK_S)
-        out.append((t, max(t, hi - step)))
-        t += CHUNK_S
-    return out
+    """Query windows of the grid :func:`_ts_grid` (at most :data:`CHUNK_S`, a whole number of
+    steps each): ``(first point, last point)``, so that every grid point is asked exactly once."""
+    grid = _ts_grid(period, step)
+    per = max(1, int(CHUNK_S // step))
+    return [(grid[i], grid[min(i + per, len(grid)) - 1]) for i in range(0, len(grid), per)]
 
 
 def _take(kind: str, item: dict[str, Any], stations: dict[str, Station], flags: Flags) -> None:
@@ -345,11 +349,11 @@ def _take(kind: str, item: dict[str, Any], stations: dict[str, Station], flags: 
                 labels.get("kecamatan", ""),
             ),
         )
-        st.ready.update((float(ts), float(v) >= 1) for ts, v in item["values"])
+        st.ready.update((_ms(float(ts)), float(v) >= 1) for ts, v in item["values"])
         return
     detail = {"device": labels.get("device_class", ""), "login_reason": labels.get("reason", "")}
     for ts_text, _ in item["values"]:
-        slot = flags[name][float(ts_text)]
+        slot = flags[name][_ms(float(ts_text))]
         if kind == "device":
             slot["device"] = ",".join(
                 sorted({*slot.get("device", "").split(","), detail[kind]} - {""})
@@ -426,15 +430,22 @@ def _office_grid(grid: Sequence[float], zone: str, holidays: Sequence[dt.date]) 
 
 
 def _minutes(
-    stations: Iterable[Station], grid: Sequence[float], holidays: Sequence[dt.date]
+    stations: Iterable[Station],
+    grid: Sequence[float],
+    holidays: Sequence[dt.date],
+    *,
+    all_hours: bool = False,
 ) -> tuple[int, int]:
-    """(ready office samples, office samples) summed over ``stations``."""
+    """(ready office samples, office samples) summed over ``stations``; with ``all_hours``
+    every sample counts as office time."""
     ready = office = 0
     cache: dict[str, list[bool]] = {}
     for st in stations:
         opened = cache.get(st.zone)
         if opened is None:
-            opened = cache[st.zone] = _office_grid(grid, st.zone, holidays)
+            opened = cache[st.zone] = (
+                [True] * len(grid) if all_hours else _office_grid(grid, st.zone, holidays)
+            )
         for ts, is_open in zip(grid, opened, strict=True):
             if is_open:
                 office += 1
@@ -461,7 +472,9 @@ def build_report(
     broken_days: int = 7,
     progress: Callable[[str], None] = lambda _s: None,
     now: float | None = None,
+    all_hours: bool = False,
 ) -> Report:
+    period = Period(_ms(period.start), _ms(period.end))
     stations = fetch(prom, selector, period, step, progress)
     if not stations:
         raise ReportError(
@@ -472,8 +485,12 @@ def build_report(
     previous = fetch(prom, selector, period.previous, step, progress)
     grid = _ts_grid(period, step)
     prev_grid = _ts_grid(period.previous, step)
-    fleet = _ratio(_minutes(stations.values(), grid, holidays))
-    fleet_prev = _ratio(_minutes(previous.values(), prev_grid, holidays)) if previous else None
+    fleet = _ratio(_minutes(stations.values(), grid, holidays, all_hours=all_hours))
+    fleet_prev = (
+        _ratio(_minutes(previous.values(), prev_grid, holidays, all_hours=all_hours))
+        if previous
+        else None
+    )
 
     all_outages: list[Outage] = []
     for st in stations.values():
@@ -516,8 +533,10 @@ def build_report(
                 kabkota=key[0],
                 kecamatan=key[1],
                 stations=len(members),
-                availability=_ratio(_minutes(members, grid, holidays)),
-                previous=_ratio(_minutes(prev_by_kec[key], prev_grid, holidays))
+                availability=_ratio(_minutes(members, grid, holidays, all_hours=all_hours)),
+                previous=_ratio(
+                    _minutes(prev_by_kec[key], prev_grid, holidays, all_hours=all_hours)
+                )
                 if prev_by_kec.get(key)
                 else None,
                 longest_s=longest,
@@ -547,6 +566,7 @@ def build_report(
         long_broken=long_broken,
         min_outage_s=min_outage_s,
         broken_days=broken_days,
+        all_hours=all_hours,
     )
 
 
@@ -563,7 +583,8 @@ def began_before(prom: Prometheus, station: str, before: float, step: float) -> 
     """
     expr = av.ready_expr(f'station="{_escape(station)}"')
     start = before - LOOKBACK_S
-    result = prom.range(f"max_over_time(({expr})[1d:{step:g}s])", start, before, DAY)
+    coarse = max(step, 300.0)  # finding the day needs no finer look than 5 minutes
+    result = prom.range(f"max_over_time(({expr})[1d:{coarse:g}s])", start, before, DAY)
     values = [(float(ts), float(v)) for item in result for ts, v in item["values"]]
     if not values:
         return before
@@ -714,7 +735,7 @@ def write_csv(report: Report, path: Path) -> None:
 def _summary_lines(report: Report) -> list[str]:
     lang = report.lang
     return [
-        f"{_t(lang, 'fleet')}: {_pct(report.fleet)} "
+        f"{_t(lang, 'fleet_all' if report.all_hours else 'fleet')}: {_pct(report.fleet)} "
         f"({_t(lang, 'previous')}: {_pct(report.fleet_previous)}, {_t(lang, 'change')}: "
         f"{_pp(None if report.fleet is None or report.fleet_previous is None else report.fleet - report.fleet_previous)})",
         f"{len(report.stations)} {_t(lang, 'stations')}, {len(report.rows)} kecamatan",
@@ -1034,6 +1055,11 @@ def _parser() -> argparse.ArgumentParser:
         help="list outages this long (default: 4h)",
     )
     p.add_argument(
+        "--all-hours",
+        action="store_true",
+        help="count every hour, not only office hours (e.g. a demo run at night)",
+    )
+    p.add_argument(
         "--broken-days",
         type=int,
         default=7,
@@ -1086,6 +1112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             inventory=inventory,
             min_outage_s=args.min_outage,
             broken_days=args.broken_days,
+            all_hours=args.all_hours,
             progress=lambda text: print(f"pantau report: {text}", file=sys.stderr, flush=True),
         )
         stem = "pantau-" + "-".join(

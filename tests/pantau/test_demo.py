@@ -5,6 +5,7 @@ agent code on simulated hardware, real Prometheus and Alertmanager."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -56,12 +57,31 @@ def check_fleet(summary: dict[str, object], stdout: str) -> None:
     assert "stopped." in stdout
 
 
+def check_report(report_dir: Path, stdout: str) -> None:
+    """``--report``: the demo's own run as an availability report (every hour counts)."""
+    assert "report: " in stdout, stdout
+    with (report_dir / "pantau-demo.csv").open() as fh:
+        rows = {r["kecamatan"]: r for r in csv.DictReader(fh)}
+    assert set(rows) == set(klaten.KECAMATAN)
+    assert float(rows["Cawas"]["availability_pct"]) == 0  # never reported
+    assert rows["Cawas"]["record_instead"] == "Trucuk;Pedan"  # both ready in the demo
+    assert float(rows["Juwiring"]["availability_pct"]) < 100  # struck a few seconds in
+    for kec in set(klaten.KECAMATAN) - FAULTY:
+        assert float(rows[kec]["availability_pct"]) > 50, kec  # ready once their agents report
+    assert (report_dir / "pantau-demo.pdf").read_bytes().startswith(b"%PDF")
+    assert "Kabupaten Klaten" in (report_dir / "pantau-demo.html").read_text()
+
+
 @pytest.mark.slow
 def test_demo_with_mosquitto_prometheus_and_alertmanager(tmp_path: Path) -> None:
     for binary in ("mosquitto", "prometheus", "prometheus-alertmanager"):
         assert shutil.which(binary), f"{binary} must be installed (scripts/test installs it)"
-    summary, stdout = run_demo(tmp_path, "--broker", "mosquitto", duration=45)
+    report_dir = tmp_path / "report"
+    summary, stdout = run_demo(
+        tmp_path, "--broker", "mosquitto", "--report", str(report_dir), duration=45
+    )
     check_fleet(summary, stdout)
+    check_report(report_dir, stdout)
     assert "per-station passwords + ACL" in stdout
     alerts = summary["alerts"]
     assert isinstance(alerts, list)
