@@ -31,6 +31,7 @@ from pantau.collector.fleet import (
     REJECT_REASONS,
     Snapshot,
     StationView,
+    last_report,
     problem_reason,
     station_status,
 )
@@ -120,7 +121,7 @@ def _up(views: Views, labels: Labels, now: float, stale: float) -> str:
 def _last_report(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     return "".join(
         [
-            f"pantau_station_last_report_timestamp_seconds{{{ls}}} {v.state_rx!r}\n"
+            f"pantau_station_last_report_timestamp_seconds{{{ls}}} {last_report(v)!r}\n"
             for v, ls in zip(views, labels, strict=True)
             if v.report is not None
         ]

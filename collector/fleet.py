@@ -154,6 +154,17 @@ class StationView(NamedTuple):
     events: tuple[tuple[str, int], ...] = ()
     seq_gaps: int = 0
     session: str = ""
+    #: Collector clock when the last heartbeat of the current session arrived (0.0: never).
+    beat_rx: float = 0.0
+
+
+def last_report(view: StationView) -> float:
+    """Collector clock of the station's last report: its last state or heartbeat (0.0: never).
+
+    An agent that reports by exception sends its full state on change and every few hours; its
+    heartbeats say "nothing changed" in between, so they are reports too.
+    """
+    return max(view.state_rx, view.beat_rx)
 
 
 def _unique(items: tuple[_T, ...], key: Callable[[_T], str]) -> tuple[_T, ...]:
@@ -642,7 +653,11 @@ class Fleet:
         if online is False and not retained and msg.seq > track.offline_seq:
             online, reason = True, ""
         track.view = view._replace(
-            last_seen=now, seq_gaps=view.seq_gaps + gap, online=online, offline_reason=reason
+            last_seen=now,
+            beat_rx=now,
+            seq_gaps=view.seq_gaps + gap,
+            online=online,
+            offline_reason=reason,
         )
         return ""
 

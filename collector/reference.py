@@ -19,6 +19,7 @@ from pantau.collector.fleet import (
     REJECT_REASONS,
     Snapshot,
     clock_skew,
+    last_report,
     problem_reason,
     station_status,
 )
@@ -53,7 +54,7 @@ class FleetCollector(Collector):
             if report is None:
                 fam["pantau_station_info"].add_metric([*base, "", "", inv], 1)
                 continue
-            fam["pantau_station_last_report_timestamp_seconds"].add_metric(base, view.state_rx)
+            fam["pantau_station_last_report_timestamp_seconds"].add_metric(base, last_report(view))
             fam["pantau_station_info"].add_metric([*base, report.agent_version, report.os, inv], 1)
             for p in view.presence:
                 cls = p.device_class

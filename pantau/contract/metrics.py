@@ -74,7 +74,7 @@ STATION_UP: Final = _family(
 STATION_LAST_REPORT: Final = _family(
     "pantau_station_last_report_timestamp_seconds",
     "gauge",
-    "Collector receive time of the station's last state report.",
+    "Collector receive time of the station's last report (full state or heartbeat).",
 )
 STATION_INFO: Final = _family(
     "pantau_station_info",

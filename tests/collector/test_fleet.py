@@ -169,6 +169,7 @@ def test_report_by_exception_station_is_up_while_it_beats_though_nothing_changes
         assert st(f, T0 + 60 * i + 59) == "up"
     last = T0 + 60 * 99
     assert view(f, now=last).state_rx == T0  # the state itself is old: that is fine
+    assert fl.last_report(view(f, now=last)) == last  # a heartbeat is a report
     # Beats stop (the agent's loop hangs, the broker kept the link): stale after 3 beats.
     assert st(f, last + 180) == "up"
     assert st(f, last + 180.5) == "stale"
