@@ -32,6 +32,7 @@ from pantau.contract.wire import SEGMENT_PATTERN
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "MAX_DEVICE_CLASSES",
+    "MAX_ENDPOINTS",
     "AgentConfig",
     "ConfigError",
     "DeviceRule",
@@ -46,6 +47,7 @@ __all__ = [
     "default_spool_path",
     "file_errors",
     "load_config",
+    "parse_endpoint",
     "read_password",
     "render_toml",
     "system_disks",
@@ -83,12 +85,27 @@ class StationSettings(_Section, frozen=True):
     kecamatan: Text = ""
 
 
+#: Broker endpoints one agent may list (the nodes of a cluster).
+MAX_ENDPOINTS: Final = 16
+DEFAULT_HOST: Final = "localhost"
+
+
 class MqttSettings(_Section, frozen=True):
     """``[mqtt]``: the broker connection."""
 
-    host: Annotated[str, msgspec.Meta(min_length=1, max_length=253)] = "localhost"
+    host: Annotated[str, msgspec.Meta(min_length=1, max_length=253)] = DEFAULT_HOST
     #: 0 means the protocol default: 8883 with TLS, 1883 without.
     port: Port = 0
+    #: Several brokers (nodes of one cluster) as ``host:port`` or ``host`` (then ``port``, or
+    #: the protocol default); replaces ``host``. All share the TLS, CA and login settings below.
+    endpoints: Annotated[
+        tuple[Annotated[str, msgspec.Meta(min_length=1, max_length=260)], ...],
+        msgspec.Meta(max_length=MAX_ENDPOINTS),
+    ] = ()
+    #: ``ordered``: every (re)connect tries the endpoints in the listed order (the first that
+    #: answers wins, so the agent is back on the first once it returns); ``shuffled``: the same
+    #: over an order drawn once per agent start (spreads a fleet over the nodes).
+    endpoint_order: Literal["ordered", "shuffled"] = "ordered"
     protocol: Literal["5", "3.1.1"] = "5"
     tls: bool = True
     #: CA bundle that signs the broker's certificate; empty: the system's trusted CAs.
@@ -107,6 +124,13 @@ class MqttSettings(_Section, frozen=True):
 
     def effective_port(self) -> int:
         return self.port or (8883 if self.tls else 1883)
+
+    def broker_endpoints(self) -> tuple[tuple[str, int], ...]:
+        """``(host, port)`` of every broker, in the configured order (``endpoints`` or
+        ``host``/``port``); assumes a config that passed :func:`check`."""
+        if not self.endpoints:
+            return ((self.host, self.effective_port()),)
+        return tuple(parse_endpoint(e, self.effective_port()) for e in self.endpoints)
 
 
 class SpoolSettings(_Section, frozen=True):
@@ -231,6 +255,34 @@ def split_host_port(target: str) -> tuple[str, int]:
     return host, port
 
 
+def parse_endpoint(text: str, default_port: int) -> tuple[str, int]:
+    """``"host:port"``, ``"[v6]:port"``, ``"host"`` or ``"[v6]"`` -> (host, port); raises
+    ``ValueError``."""
+    if text != text.strip() or any(c.isspace() or c in "/@?#" for c in text):
+        raise ValueError("expected host:port")
+    if text.startswith("[") and text.endswith("]"):
+        return text[1:-1], default_port
+    if ":" not in text:
+        return text, default_port
+    return split_host_port(text)
+
+
+def _check_endpoints(m: MqttSettings, source: str) -> None:
+    if not m.endpoints:
+        return
+    if m.host != DEFAULT_HOST:
+        raise ConfigError(source, "mqtt.endpoints", "set mqtt.endpoints or mqtt.host, not both")
+    seen: set[tuple[str, int]] = set()
+    for i, text in enumerate(m.endpoints):
+        try:
+            endpoint = parse_endpoint(text, m.effective_port())
+        except ValueError as exc:
+            raise ConfigError(source, f"mqtt.endpoints[{i}]", f"{exc}, got {text!r}") from None
+        if endpoint in seen:
+            raise ConfigError(source, f"mqtt.endpoints[{i}]", f"duplicate endpoint {text!r}")
+        seen.add(endpoint)
+
+
 def check(cfg: AgentConfig, source: str) -> None:
     """Step ``check`` of the config pipeline: what types cannot say."""
     classes = cfg.device_classes
@@ -259,6 +311,7 @@ def check(cfg: AgentConfig, source: str) -> None:
     beat = cfg.intervals.heartbeat_s
     if 0 < beat < 1:
         raise ConfigError(source, "intervals.heartbeat_s", f"must be 0 (off) or >= 1, got {beat:g}")
+    _check_endpoints(cfg.mqtt, source)
 
 
 def resolve_paths(cfg: AgentConfig, base_dir: Path) -> AgentConfig:

@@ -2,7 +2,8 @@
 
 What it does:
 
-- connects with MQTT 5 (or 3.1.1 by config; a broker that answers "unsupported protocol
+- connects to the first broker endpoint that answers (several: the nodes of a cluster, tried in
+  the configured or a once-shuffled order, see :meth:`Publisher._run`) with MQTT 5 (or 3.1.1 by config; a broker that answers "unsupported protocol
   version" to MQTT 5, e.g. amqtt or NATS, makes it fall back to 3.1.1 at once), TLS verified
   against a CA, username/password;
 - sets the Last Will (``offline``/``will``, retained) and, on every successful (re)connect,
@@ -18,7 +19,10 @@ What it does:
 - never queues more than :data:`MAX_QUEUED` messages in paho (:data:`MAX_INFLIGHT` of them in
   flight): events wait in the spool, not in memory, however slow or stalled the link;
 - on loss, reconnects with exponential backoff and jitter (:func:`backoff_delay`), so thousands
-  of stations do not reconnect in lockstep after a broker restart;
+  of stations do not reconnect in lockstep after a broker restart; each reconnect round walks
+  the endpoints from the first, so a dead node costs one refused (or timed-out) attempt and the
+  agent is back on a preferred node once that returns; the will, birth, state and spool are
+  per connection, whichever node it goes to;
 - on :meth:`Publisher.stop`, publishes ``offline``/``shutdown`` (retained), waits for its
   PUBACK (bounded) and disconnects cleanly (so the broker does not send the will).
 
@@ -144,9 +148,17 @@ class Connection:
     connect_timeout_s: float = 10.0
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 120.0
+    #: Every broker (host, port) in preference order; empty: just ``host``/``port``.
+    endpoints: tuple[tuple[str, int], ...] = ()
+    #: Walk the endpoints in an order drawn once (per publisher) instead of the given one.
+    shuffle: bool = False
+
+    def all_endpoints(self) -> tuple[tuple[str, int], ...]:
+        return self.endpoints or ((self.host, self.port),)
 
     def __repr__(self) -> str:  # never show the password
-        return f"Connection({self.host}:{self.port}, mqtt {self.protocol}, tls={self.tls})"
+        where = ", ".join(f"{h}:{p}" for h, p in self.all_endpoints())
+        return f"Connection({where}, mqtt {self.protocol}, tls={self.tls})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +233,13 @@ class Publisher:
         #: The MQTT version in use ("5" or "3.1.1"; may fall back from 5 once).
         self.protocol = conn.protocol
         self._fallback = False
+        self._came_up = False
+        #: The endpoints in the order each reconnect round tries them.
+        self.walk = list(conn.all_endpoints())
+        if conn.shuffle:
+            self._rng.shuffle(self.walk)
+        #: The endpoint of the current (or last attempted) connection.
+        self.endpoint = self.walk[0]
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
 
@@ -294,28 +313,48 @@ class Publisher:
     def _note_error(self, text: str) -> None:
         """Log a connection problem once per distinct text (a dead broker is not log spam)."""
         if text != self._last_error:
-            self.log.warning("mqtt %s:%s: %s", self.conn.host, self.conn.port, text)
+            host, port = self.endpoint
+            self.log.warning("mqtt %s:%s: %s", host, port, text)
             self._last_error = text
 
     def _run(self) -> None:
+        """Reconnect rounds: each tries the endpoints in :attr:`walk` order until one comes up.
+
+        A round that ends (all endpoints failed, or the connection that came up was lost) is
+        followed by the backoff wait; the wait's doubling restarts after a connection was up.
+        """
         attempt = 0
         while not self._stopping.is_set():
-            if self._connect_once():
+            if self._round():
                 attempt = 0
-                self._serve()
-                if self._stopping.is_set():
-                    self._shutdown()
-                    return
-            if self._fallback:
-                self._fallback = False
-                self.protocol = "3.1.1"
-                self._client = self._make_client()
-                continue
+            if self._stopping.is_set():
+                return
             delay = backoff_delay(
                 attempt, self.conn.reconnect_min_s, self.conn.reconnect_max_s, self._rng.random()
             )
             attempt += 1
             self._stopping.wait(delay)
+
+    def _round(self) -> bool:
+        """Try each endpoint once (a protocol fallback retries the same one); True if a
+        connection came up (and has since been lost, or a stop was requested and served)."""
+        index = 0
+        while index < len(self.walk) and not self._stopping.is_set():
+            self.endpoint = self.walk[index]
+            if self._connect_once():
+                self._serve()
+                if self._stopping.is_set():
+                    self._shutdown()
+                    return True
+                if self._came_up:
+                    return True
+            if self._fallback:
+                self._fallback = False
+                self.protocol = "3.1.1"
+                self._client = self._make_client()
+                continue
+            index += 1
+        return False
 
     def _connect_once(self) -> bool:
         import paho.mqtt.client as mqtt
@@ -334,7 +373,9 @@ class Publisher:
                 properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
                 properties.MaximumPacketSize = MAX_INCOMING_PACKET
                 kwargs["properties"] = properties
-            rc = client.connect(self.conn.host, self.conn.port, self.conn.keepalive_s, **kwargs)
+            self._came_up = False
+            host, port = self.endpoint
+            rc = client.connect(host, port, self.conn.keepalive_s, **kwargs)
         except (OSError, ValueError) as exc:
             self._note_error(f"cannot connect: {type(exc).__name__}: {exc}")
             return False
@@ -483,7 +524,8 @@ class Publisher:
             self._last_error = ""
             self._will = None  # this connection's will is set; the next one takes a new seq
             self.connects += 1
-            self.log.info("mqtt: connected to %s:%s", self.conn.host, self.conn.port)
+            self._came_up = True
+            self.log.info("mqtt: connected to %s:%s", *self.endpoint)
             # Whatever paho kept from the last connection is resent from the spool instead.
             client.drop_out_messages()
             self._inflight.clear()

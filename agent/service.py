@@ -474,9 +474,12 @@ class Agent:
 def connection(cfg: AgentConfig, source: str = "config") -> Connection:
     """Broker settings from the config, with the password read from its file."""
     m = cfg.mqtt
+    endpoints = m.broker_endpoints()
     return Connection(
-        host=m.host,
-        port=m.effective_port(),
+        host=endpoints[0][0],
+        port=endpoints[0][1],
+        endpoints=endpoints if len(endpoints) > 1 else (),
+        shuffle=m.endpoint_order == "shuffled",
         protocol=m.protocol,
         tls=m.tls,
         ca_file=m.ca_file,

@@ -238,6 +238,38 @@ INVALID = [
         "F: intervals.heartbeat_s: expected `float` >= 0.0",
     ),
     (
+        STATION + '[mqtt]\nhost = "a"\nendpoints = ["b:1883"]\n',
+        "F: mqtt.endpoints: set mqtt.endpoints or mqtt.host, not both",
+    ),
+    (
+        STATION + '[mqtt]\nendpoints = ["a:1883", "b:"]\n',
+        "F: mqtt.endpoints[1]: expected host:port, got 'b:'",
+    ),
+    (
+        STATION + '[mqtt]\nendpoints = ["a:0"]\n',
+        "F: mqtt.endpoints[0]: port must be 1-65535, got 'a:0'",
+    ),
+    (
+        STATION + '[mqtt]\nendpoints = ["mqtt://a:1883"]\n',
+        "F: mqtt.endpoints[0]: expected host:port, got 'mqtt://a:1883'",
+    ),
+    (
+        STATION + '[mqtt]\nport = 1883\nendpoints = ["a", "a:1883"]\n',
+        "F: mqtt.endpoints[1]: duplicate endpoint 'a:1883'",
+    ),
+    (
+        STATION + '[mqtt]\nendpoints = [""]\n',
+        "F: mqtt.endpoints[0]: expected `str` of length >= 1",
+    ),
+    (
+        STATION + "[mqtt]\nendpoints = [" + ", ".join(f'"n{i}"' for i in range(17)) + "]\n",
+        "F: mqtt.endpoints: expected `array` of length <= 16",
+    ),
+    (
+        STATION + '[mqtt]\nendpoint_order = "random"\n',
+        "F: mqtt.endpoint_order: invalid enum value 'random'",
+    ),
+    (
         '[station]\nid = "bad id"\nprovinsi = "33"\nkabkota = "3310"\n',
         "F: station.id: expected `str` matching regex '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\\\\Z'",
     ),
