@@ -1,12 +1,13 @@
 """The /metrics page: the families of :mod:`pantau.contract.metrics` as Prometheus text 0.0.4.
 
 :class:`Renderer` builds the text directly from a :class:`~pantau.collector.fleet.Snapshot` (immutable
-views, so no lock is held while rendering), one family at a time: the HTTP server streams the
-pieces or feeds them to a gzip compressor, so the whole uncompressed page is never held in
-memory. The prometheus-client rendering of the tests renders the same families; a test asserts
-both parse to identical families.
+views, so the fleet lock is not held while rendering) and keeps it, compressed, per chunk of
+stations and family: a scrape re-renders only the blocks whose stations changed and otherwise
+copies (see "cached blocks" below). The whole uncompressed page is never held in memory. The
+prometheus-client rendering of the tests renders the same families; a test asserts both parse
+to identical families.
 
-HELP, TYPE and label names come from the family table; :data:`FAMILY_TEXT` holds the one sample
+HELP, TYPE and label names come from the family table; :data:`RENDER` holds the one sample
 function per station family. Label values come from validated topic segments, the inventory, or
 bounded report fields; escaping them (backslash, double quote, newline) is done here, not in the
 fleet model. Series counts are bounded: device classes by the config and inventory, probe targets
@@ -21,14 +22,17 @@ that reach the fleet some other way.
 
 from __future__ import annotations
 
+import struct
+import threading
 import zlib
-from collections.abc import Callable, Iterator, Sequence
-from typing import Final
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Final, NamedTuple
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 
 from pantau.collector.fleet import (
     REJECT_REASONS,
+    Report,
     Snapshot,
     StationView,
     last_report,
@@ -267,37 +271,108 @@ def _events(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     )
 
 
-#: How each per-station family of the table (pantau.contract.metrics) is rendered.
-FAMILY_TEXT: Final[dict[Family, FamilyText]] = {
-    metrics.STATION_UP: _up,
-    metrics.STATION_LAST_REPORT: _last_report,
-    metrics.STATION_INFO: _info,
-    metrics.PERIPHERAL_PRESENT: _present,
-    metrics.PERIPHERAL_LAST_CHANGE: _change,
-    metrics.PERIPHERAL_PROBLEM: _problem,
-    metrics.LOGIN_UP: _login_up,
-    metrics.LOGIN_DURATION: _login_duration,
-    metrics.LOGIN_PROBE_INFO: _login_info,
-    metrics.HOST_CPU: _host(0, metrics.HOST_CPU),
-    metrics.HOST_MEM_AVAILABLE: _host(1, metrics.HOST_MEM_AVAILABLE),
-    metrics.HOST_MEM_TOTAL: _host(2, metrics.HOST_MEM_TOTAL),
-    metrics.HOST_DISK_FREE: _disk(1, metrics.HOST_DISK_FREE),
-    metrics.HOST_DISK_SIZE: _disk(2, metrics.HOST_DISK_SIZE),
-    metrics.HOST_BOOT: _host(3, metrics.HOST_BOOT),
-    metrics.HOST_CLOCK_SKEW: _skew,
-    metrics.STATION_EVENTS: _events,
+# What a family's text depends on (besides the station's label set, whose change re-renders
+# every family of the station). :func:`_changed_parts` finds the parts that differ between two
+# views of a station; a cached block is re-rendered only if one of its family's parts changed.
+STATUS: Final = 1 << 0  # station_status() at the scrape's clock
+RECEIVED: Final = 1 << 1  # state_rx
+INFO: Final = 1 << 2  # agent_version, os, inventory
+PRESENCE: Final = 1 << 3
+PROBES: Final = 1 << 4
+CPU: Final = 1 << 5
+MEM_AVAILABLE: Final = 1 << 6
+MEM_TOTAL: Final = 1 << 7
+BOOT: Final = 1 << 8
+DISKS: Final = 1 << 9
+AGENT_CLOCK: Final = 1 << 10  # report.ts
+EVENTS: Final = 1 << 11
+REGION: Final = 1 << 12  # station, provinsi, kabkota, kecamatan: the label set
+EVERYTHING: Final = (1 << 13) - 1
+
+
+class FamilyRender(NamedTuple):
+    """How a per-station family is rendered: its text for a batch, and what that depends on."""
+
+    text: FamilyText
+    depends: int
+
+
+#: How each per-station family of the table (pantau.contract.metrics) is rendered, in page order.
+RENDER: Final[dict[Family, FamilyRender]] = {
+    metrics.STATION_UP: FamilyRender(_up, STATUS),
+    metrics.STATION_LAST_REPORT: FamilyRender(_last_report, RECEIVED),
+    metrics.STATION_INFO: FamilyRender(_info, INFO),
+    metrics.PERIPHERAL_PRESENT: FamilyRender(_present, PRESENCE),
+    metrics.PERIPHERAL_LAST_CHANGE: FamilyRender(_change, PRESENCE),
+    metrics.PERIPHERAL_PROBLEM: FamilyRender(_problem, PRESENCE),
+    metrics.LOGIN_UP: FamilyRender(_login_up, PROBES),
+    metrics.LOGIN_DURATION: FamilyRender(_login_duration, PROBES),
+    metrics.LOGIN_PROBE_INFO: FamilyRender(_login_info, PROBES),
+    metrics.HOST_CPU: FamilyRender(_host(0, metrics.HOST_CPU), CPU),
+    metrics.HOST_MEM_AVAILABLE: FamilyRender(_host(1, metrics.HOST_MEM_AVAILABLE), MEM_AVAILABLE),
+    metrics.HOST_MEM_TOTAL: FamilyRender(_host(2, metrics.HOST_MEM_TOTAL), MEM_TOTAL),
+    metrics.HOST_DISK_FREE: FamilyRender(_disk(1, metrics.HOST_DISK_FREE), DISKS),
+    metrics.HOST_DISK_SIZE: FamilyRender(_disk(2, metrics.HOST_DISK_SIZE), DISKS),
+    metrics.HOST_BOOT: FamilyRender(_host(3, metrics.HOST_BOOT), BOOT),
+    metrics.HOST_CLOCK_SKEW: FamilyRender(_skew, RECEIVED | AGENT_CLOCK),
+    metrics.STATION_EVENTS: FamilyRender(_events, EVENTS),
 }
-#: Stations rendered per piece: bounds the memory of one piece to ~1-2 MB.
-BATCH: Final = 1000
+_HOST_PARTS: Final = (CPU, MEM_AVAILABLE, MEM_TOTAL, BOOT)
 
 
-def _collector_series(snapshot: Snapshot) -> dict[Family, list[tuple[str, int]]]:
-    """The collector's own families: ``(label set, value)`` per series."""
-    counts = dict.fromkeys(STATION_STATUSES, 0)
-    now, stale = snapshot.now, snapshot.stale_after_intervals
-    for view in snapshot.stations:
-        counts[station_status(view, now, stale)] += 1
-    return {
+def _changed_parts(a: StationView, b: StationView) -> int:
+    """The parts (bit mask) in which two views of a station differ. Cheap: called per change.
+
+    Views of one station share their strings and unchanged tuples (the fleet replaces only what
+    a message changed), so identity is tested before equality.
+    """
+    if (
+        (a.station is not b.station and a.station != b.station)
+        or (a.kecamatan is not b.kecamatan and a.kecamatan != b.kecamatan)
+        or (a.kabkota is not b.kabkota and a.kabkota != b.kabkota)
+        or (a.provinsi is not b.provinsi and a.provinsi != b.provinsi)
+    ):
+        return EVERYTHING
+    parts = 0
+    if a.events is not b.events and a.events != b.events:
+        parts = EVENTS
+    if a.inventory is not b.inventory:
+        parts |= INFO
+    ra, rb = a.report, b.report
+    if ra is rb:
+        return parts
+    if ra is None or rb is None:
+        return EVERYTHING  # with a report come the series of every family
+    if a.state_rx != b.state_rx:
+        parts |= RECEIVED
+    if a.presence is not b.presence and a.presence != b.presence:
+        parts |= PRESENCE
+    return parts | _report_parts(ra, rb)
+
+
+def _report_parts(ra: Report, rb: Report) -> int:
+    parts = AGENT_CLOCK if ra.ts != rb.ts else 0
+    if (ra.agent_version is not rb.agent_version and ra.agent_version != rb.agent_version) or (
+        ra.os is not rb.os and ra.os != rb.os
+    ):
+        parts |= INFO
+    if ra.probes is not rb.probes and ra.probes != rb.probes:
+        parts |= PROBES
+    if ra.disks is not rb.disks and ra.disks != rb.disks:
+        parts |= DISKS
+    ha, hb = ra.host, rb.host
+    if ha != hb:
+        if ha is None or hb is None:
+            return parts | CPU | MEM_AVAILABLE | MEM_TOTAL | BOOT
+        for i, part in enumerate(_HOST_PARTS):
+            if ha[i] != hb[i]:
+                parts |= part
+    return parts
+
+
+def _collector_text(snapshot: Snapshot, counts: Mapping[str, int]) -> str:
+    """The collector's own families; ``counts``: stations per status."""
+    series: dict[Family, list[tuple[str, int]]] = {
         metrics.COLLECTOR_REPORTS: [("", snapshot.received_total)],
         metrics.COLLECTOR_REJECTED: [
             (f'reason="{reason}"', snapshot.rejected.get(reason, 0)) for reason in REJECT_REASONS
@@ -306,60 +381,255 @@ def _collector_series(snapshot: Snapshot) -> dict[Family, list[tuple[str, int]]]
         metrics.COLLECTOR_STATIONS: [(f'state="{s}"', counts[s]) for s in STATION_STATUSES],
         metrics.COLLECTOR_SEQUENCE_GAPS: [("", snapshot.seq_gaps_total)],
     }
-
-
-def collector_text(snapshot: Snapshot) -> str:
-    """The collector's own health families."""
+    assert list(series) == list(metrics.COLLECTOR_FAMILIES)  # noqa: S101 - the table's order
     parts = []
-    for family, series in _collector_series(snapshot).items():
+    for family, rows in series.items():
         parts.append(_header(family))
         parts.extend(
             f"{family.name}{{{ls}}} {value}\n" if ls else f"{family.name} {value}\n"
-            for ls, value in series
+            for ls, value in rows
         )
     return "".join(parts)
 
 
-class Renderer:
-    """Renders snapshots to text, family by family, without holding the whole page."""
+# --------------------------------------------------------------------------- cached blocks
+#
+# A scrape's cost follows what changed, not the fleet's size. The stations are cut into chunks of
+# CHUNK (by their position in the snapshot); per chunk and family the renderer keeps the text as
+# a compressed *block*: raw deflate data ending in a full flush (byte aligned, no reference to
+# anything before it), with the CRC-32 and length of its text. Any sequence of such blocks is a
+# valid deflate stream, so a gzip page is a 10-byte header, the blocks in page order, an empty
+# final block and a trailer whose CRC is combined from the blocks' CRCs: one gzip member, which
+# every client decodes (Prometheus, curl --compressed, browsers, Python). A plain-text scrape
+# inflates the same blocks. A block is re-rendered only when a station of its chunk changed in a
+# part its family depends on (RENDER[...].depends), or its up/down status did.
 
-    def __init__(self, *, process_metrics: bool = True) -> None:
+#: Stations per cached block: a change re-renders the blocks of its chunk (in the families it
+#: touches), so small chunks keep that proportional to change; each block is compressed alone,
+#: so tiny ones compress worse (bench/collector_render.py, docs/performance.md).
+CHUNK: Final = 32
+#: Blocks per CRC run: the CRC-32 of a run of blocks is kept until one of them changes, so the
+#: page's CRC combines ~blocks/RUN values instead of one per block.
+RUN: Final = 32
+_GZIP_HEADER: Final = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, OS unknown
+_FINAL_BLOCK: Final = b"\x03\x00"  # an empty final deflate block (fixed Huffman)
+_CRC_POLY: Final = 0xEDB88320
+_X0: Final = 0x80000000  # the polynomial 1 in zlib's reflected bit order
+
+
+def _multmodp(a: int, b: int) -> int:
+    """a x b modulo the CRC-32 polynomial (reflected; zlib's multmodp)."""
+    m = _X0
+    p = 0
+    while True:
+        if a & m:
+            p ^= b
+            if (a & (m - 1)) == 0:
+                return p
+        m >>= 1
+        b = (b >> 1) ^ _CRC_POLY if b & 1 else b >> 1
+
+
+def _x8n(n: int) -> int:
+    """x^(8n) modulo the CRC-32 polynomial."""
+    # crc32(0^n, c) ^ crc32(0^n, 0) is c x x^(8n) for any c (the pre- and post-inversions of the
+    # CRC cancel), so c = 1 gives x^(8n); zlib computes it at C speed.
+    zeros = bytes(n)
+    return zlib.crc32(zeros, _X0) ^ zlib.crc32(zeros, 0)
+
+
+def crc32_combine_py(crc1: int, crc2: int, len2: int) -> int:
+    """CRC-32 of A+B from crc32(A), crc32(B) and len(B): pure Python (slow, ~10 us)."""
+    return _multmodp(_x8n(len2), crc1) ^ crc2
+
+
+def _libz_crc32_combine() -> Callable[[int, int, int], int]:
+    """zlib's own ``crc32_combine64`` (C, O(log n)) if the zlib library can be loaded."""
+    import ctypes  # only the renderer needs it
+    import ctypes.util
+
+    for name in ("libz.so.1", ctypes.util.find_library("z"), "zlib1.dll"):
+        if not name:
+            continue
+        try:
+            fn = ctypes.CDLL(name).crc32_combine64
+        except (OSError, AttributeError):
+            continue
+        fn.restype = ctypes.c_ulong
+        fn.argtypes = (ctypes.c_ulong, ctypes.c_ulong, ctypes.c_int64)
+        a, b = b"pantau", b"/metrics" * 5000
+        if fn(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b):
+            return fn
+    return crc32_combine_py
+
+
+#: ``crc32_combine(crc(A), crc(B), len(B)) == crc(A + B)``.
+crc32_combine: Final = _libz_crc32_combine()
+
+
+class Block(NamedTuple):
+    """A piece of the page: self-contained raw deflate data, and the CRC and size of its text."""
+
+    data: bytes
+    crc: int
+    size: int
+
+
+def _block(comp: zlib._Compress, text: bytes) -> Block:
+    data = comp.compress(text) + comp.flush(zlib.Z_FULL_FLUSH)
+    return Block(data, zlib.crc32(text), len(text))
+
+
+def _combine(blocks: Sequence[Block | None]) -> Block:
+    """CRC and size of consecutive blocks (their data is not joined: a run's ``data`` is empty)."""
+    crc, size = 0, 0
+    combine = crc32_combine
+    for b in blocks:
+        if b is not None and b.size:
+            crc = combine(crc, b.crc, b.size)
+            size += b.size
+    return Block(b"", crc, size)
+
+
+_EMPTY_RUN: Final = Block(b"", 0, 0)
+
+
+class Renderer:
+    """Renders snapshots to the /metrics page, re-rendering only what changed since the last.
+
+    Thread-safe (scrapes take turns on the cache). Memory: the compressed page (~0.3 KB per
+    station), a label set per station and references to the views of the last scrape.
+    """
+
+    def __init__(self, *, process_metrics: bool = True, level: int = 1) -> None:
         self._process: CollectorRegistry | None = None
         if process_metrics:
             self._process = CollectorRegistry(auto_describe=False)
             ProcessCollector(registry=self._process)
+        self._lock = threading.Lock()
+        self._level = 0
+        self._set_level(level)
+        #: Station blocks re-rendered by the last scrape, and all of them (bench, tests).
+        self.last_rendered = (0, 0)
 
-    def chunks(self, snapshot: Snapshot) -> Iterator[bytes]:
-        """The page in pieces of at most one family each (stream them, or join them)."""
+    def _set_level(self, level: int) -> None:
+        """Compress at ``level`` from now on (the cache starts over)."""
+        if level != self._level:
+            self._level = level
+            comp = zlib.compressobj(level, zlib.DEFLATED, -15)
+            self._headers = [_block(comp, _header(f).encode()) for f in RENDER]
+            #: The views and up/down values of the last scrape, per station.
+            self._views: list[StationView] = []
+            self._ups: list[bool] = []
+            #: ``[family][chunk]``: the chunk's text of the family (None: no series).
+            self._blocks: list[list[Block | None]] = [[] for _ in RENDER]
+            #: ``[family][run]``: combined CRC of a run of blocks (None: to recombine).
+            self._runs: list[list[Block | None]] = [[] for _ in RENDER]
+
+    def _dirty_chunks(self, views: list[StationView], ups: list[bool]) -> dict[int, int]:
+        """``{chunk: parts}`` of the chunks that changed since the last scrape."""
+        old = self._views
+        n, n_old = len(views), len(old)
+        dirty: dict[int, int] = {}
+        common = min(n, n_old)
+        for i in [i for i, a, b in zip(range(common), old, views, strict=False) if a is not b]:
+            parts = _changed_parts(old[i], views[i])
+            if parts:
+                dirty[i // CHUNK] = dirty.get(i // CHUNK, 0) | parts
+        for i in [i for i, a, b in zip(range(common), self._ups, ups, strict=False) if a is not b]:
+            dirty[i // CHUNK] = dirty.get(i // CHUNK, 0) | STATUS
+        if n != n_old:
+            for ci in range(common // CHUNK, (n + CHUNK - 1) // CHUNK):
+                dirty[ci] = EVERYTHING
+        return dirty
+
+    def blocks(self, snapshot: Snapshot, level: int | None = None) -> tuple[list[Block], Block]:
+        """The page as blocks in order (the cache updated from ``snapshot``), and its CRC."""
         views = snapshot.stations
         now, stale = snapshot.now, snapshot.stale_after_intervals
-        batches = [
-            (views[start : start + BATCH], [label_set(v) for v in views[start : start + BATCH]])
-            for start in range(0, len(views), BATCH)
-        ]
-        for family in metrics.STATION_FAMILIES:
-            text = FAMILY_TEXT[family]
-            header = _header(family).encode()
-            if family is metrics.STATION_UP:
-                yield header
-                header = b""
-            for batch, labels in batches:
-                body = text(batch, labels, now, stale)
-                if body:
-                    if header:
-                        yield header
-                        header = b""
-                    yield body.encode()
-        yield collector_text(snapshot).encode()
+        statuses = [station_status(v, now, stale) for v in views]
+        counts: dict[str, int] = dict.fromkeys(STATION_STATUSES, 0)
+        for status in STATION_STATUSES:
+            counts[status] = statuses.count(status)
+        ups = [status == "up" for status in statuses]
+        del statuses
+        with self._lock:
+            if level is not None:
+                self._set_level(level)
+            comp = zlib.compressobj(self._level, zlib.DEFLATED, -15)
+            dirty = self._dirty_chunks(views, ups)
+            self._views, self._ups = views, ups
+            n_chunks = (len(views) + CHUNK - 1) // CHUNK
+            n_runs = (n_chunks + RUN - 1) // RUN
+            renders = list(RENDER.values())
+            for blocks, runs in zip(self._blocks, self._runs, strict=True):
+                del blocks[n_chunks:]
+                blocks.extend([None] * (n_chunks - len(blocks)))
+                del runs[n_runs:]
+                runs.extend([None] * (n_runs - len(runs)))
+            rendered = 0
+            for ci, parts in dirty.items():
+                chunk = views[ci * CHUNK : (ci + 1) * CHUNK]
+                labels = [label_set(v) for v in chunk]  # cheap; not kept in memory
+                for fi, render in enumerate(renders):
+                    if parts & render.depends:
+                        text = render.text(chunk, labels, now, stale).encode()
+                        self._blocks[fi][ci] = _block(comp, text) if text else None
+                        self._runs[fi][ci // RUN] = None
+                        rendered += 1
+            out: list[Block] = []
+            page: list[Block | None] = []
+            for fi, (blocks, runs) in enumerate(zip(self._blocks, self._runs, strict=True)):
+                present = [b for b in blocks if b is not None]
+                if present or fi == 0:  # the up family is always there
+                    out.append(self._headers[fi])
+                    out.extend(present)
+                    page.append(self._headers[fi])
+                    for ri, run in enumerate(runs):
+                        if run is None:
+                            runs[ri] = _combine(blocks[ri * RUN : (ri + 1) * RUN])
+                        page.append(runs[ri] or _EMPTY_RUN)
+            self.last_rendered = (rendered, n_chunks * len(RENDER))
+        tail = _collector_text(snapshot, counts).encode()
         if self._process is not None:
-            yield generate_latest(self._process)
+            tail += generate_latest(self._process)
+        out.append(_block(comp, tail))
+        page.append(out[-1])
+        return out, _combine(page)
+
+    def chunks(self, snapshot: Snapshot) -> Iterator[bytes]:
+        """The page as text, in pieces (stream them, or join them)."""
+        for block in self.blocks(snapshot)[0]:
+            yield zlib.decompressobj(-15).decompress(block.data)
 
     def render(self, snapshot: Snapshot) -> bytes:
         return b"".join(self.chunks(snapshot))
 
-    def render_gzip(self, snapshot: Snapshot, level: int) -> bytes:
-        """The page gzip-compressed, never holding more than one family uncompressed."""
-        comp = zlib.compressobj(level, zlib.DEFLATED, 31)
-        out = [comp.compress(chunk) for chunk in self.chunks(snapshot)]
-        out.append(comp.flush())
-        return b"".join(out)
+    def gzip_pieces(
+        self, snapshot: Snapshot, level: int | None = None
+    ) -> tuple[int, Iterator[bytes]]:
+        """The page as one gzip member: its length, and its bytes in pieces of ~256 KB.
+
+        ``level``: of blocks rendered from now on. The cache is updated before this returns;
+        the pieces are joined as they are sent, so the compressed page is never copied whole.
+        """
+        blocks, crc = self.blocks(snapshot, level)
+        tail = _FINAL_BLOCK + struct.pack("<II", crc.crc, crc.size & 0xFFFFFFFF)
+        total = len(_GZIP_HEADER) + sum(len(b.data) for b in blocks) + len(tail)
+
+        def pieces() -> Iterator[bytes]:
+            batch, size = [_GZIP_HEADER], 0
+            for block in blocks:
+                batch.append(block.data)
+                size += len(block.data)
+                if size >= 1 << 18:
+                    yield b"".join(batch)
+                    batch, size = [], 0
+            batch.append(tail)
+            yield b"".join(batch)
+
+        return total, pieces()
+
+    def render_gzip(self, snapshot: Snapshot, level: int | None = None) -> bytes:
+        """The page as one gzip member (``level``: of blocks rendered from now on)."""
+        return b"".join(self.gzip_pieces(snapshot, level)[1])

@@ -178,7 +178,10 @@ def _unique(items: tuple[_T, ...], key: Callable[[_T], str]) -> tuple[_T, ...]:
     return tuple(seen.values())
 
 
-def _report(msg: wire.State, reason_of: Callable[[str], str]) -> Report:
+def _report(msg: wire.State, reason_of: Callable[[str], str], old: Report | None) -> Report:
+    """The parts of ``msg`` to keep. Parts equal to those of the ``old`` report are shared with
+    it (the usual case: only timestamps and load change), which keeps memory churn low and lets
+    the renderer tell what changed by identity."""
     intern = sys.intern
     host = msg.host
     disks: tuple[tuple[str, int, int], ...] = ()
@@ -189,23 +192,29 @@ def _report(msg: wire.State, reason_of: Callable[[str], str]) -> Report:
                 for d in _unique(host.disks, lambda d: d.mount)
             ]
         )
+    probes = tuple(
+        [
+            (intern(p.target), p.up, p.duration_s, reason_of(p.reason))
+            for p in _unique(msg.probes, lambda p: p.target)
+        ]
+    )
+    failed = tuple([(intern(c.name), intern(c.reason)) for c in msg.checks if not c.ok])
+    if old is not None:
+        probes = old.probes if probes == old.probes else probes
+        disks = old.disks if disks == old.disks else disks
+        failed = old.failed_checks if failed == old.failed_checks else failed
     return Report(
         intern(msg.agent_version),
         intern(msg.os),
         msg.ts,
         msg.interval_s,
         msg.heartbeat_s or msg.interval_s,
-        tuple(
-            [
-                (intern(p.target), p.up, p.duration_s, reason_of(p.reason))
-                for p in _unique(msg.probes, lambda p: p.target)
-            ]
-        ),
+        probes,
         None
         if host is None
         else (host.cpu_ratio, host.mem_available_bytes, host.mem_total_bytes, host.boot_ts),
         disks,
-        tuple([(intern(c.name), intern(c.reason)) for c in msg.checks if not c.ok]),
+        failed,
         msg.spool.queued,
     )
 
@@ -549,7 +558,7 @@ class Fleet:
             online, reason = True, ""
         track.state_seq = msg.seq
         track.max_seq = max(track.max_seq, msg.seq)
-        report = _report(msg, self._probe_reason)
+        report = _report(msg, self._probe_reason, view.report)
         periph_hash = hash(msg.peripherals)
         if periph_hash == track.periph_hash and view.presence:
             presence = view.presence

@@ -7,8 +7,10 @@ request logs go to the ``pantau.collector.http`` logger at debug level without h
 
 ``/metrics`` takes a snapshot (references only, under the fleet lock for well under a
 millisecond per thousand stations) and renders outside the lock, so a scrape never stalls ingest
-for longer than that. With ``Accept-Encoding: gzip`` the page is compressed family by family at
-``http.gzip_level``; otherwise it is streamed. Neither holds the whole uncompressed page.
+for longer than that. The renderer keeps the page compressed per chunk of stations and family
+(``http.gzip_level``) and re-renders only what changed; with ``Accept-Encoding: gzip`` those
+blocks are sent as one gzip member, otherwise they are inflated and streamed. Neither holds the
+whole uncompressed page.
 
 Resource bounds (a hostile client must not lock Prometheus out): at most ``http.max_connections``
 connections are open (lowered to fit the process's file descriptor limit); at the cap, the
@@ -563,8 +565,16 @@ class _Handler(BaseHTTPRequestHandler):
         accepts = self.headers.get("Accept-Encoding", "")
         level = self.app.cfg.gzip_level
         if level and "gzip" in accepts:
-            body = self.app.renderer.render_gzip(snap, level)
-            self._send(200, body, CONTENT_TYPE, {"Content-Encoding": "gzip"})
+            # One gzip member sent in pieces as it is joined (never copied whole).
+            length, pieces = self.app.renderer.gzip_pieces(snap, level)
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE)
+            self.send_header("Content-Length", str(length))
+            self.send_header("Content-Encoding", "gzip")
+            self.end_headers()
+            if self.command != "HEAD":
+                for piece in pieces:
+                    self.wfile.write(piece)
             return
         # Streamed; HTTP/1.0 without Content-Length: the end of the body closes the connection.
         self.send_response(200)

@@ -51,6 +51,8 @@ class FleetCollector(Collector):
             fam["pantau_station_up"].add_metric(base, 1 if status == "up" else 0)
             report = view.report
             inv = "yes" if view.inventory else "no"
+            for kind, count in view.events:  # counted whether or not a state came
+                fam["pantau_station_events_total"].add_metric([*base, kind], count)
             if report is None:
                 fam["pantau_station_info"].add_metric([*base, "", "", inv], 1)
                 continue
@@ -82,8 +84,6 @@ class FleetCollector(Collector):
             skew = clock_skew(view)
             if skew is not None:
                 fam["pantau_host_clock_skew_seconds"].add_metric(base, skew)
-            for kind, count in view.events:
-                fam["pantau_station_events_total"].add_metric([*base, kind], count)
         for f in metrics.STATION_FAMILIES:
             if fam[f.name].samples or f is metrics.STATION_UP:
                 yield fam[f.name]

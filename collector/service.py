@@ -91,7 +91,7 @@ class Collector:
             http_password = read_secret(
                 config.http.basic_auth_password_file, source, "http.basic_auth_password_file"
             )
-        self.renderer = Renderer()
+        self.renderer = Renderer(level=config.http.gzip_level or 1)
         if fleet_cfg.state_file:
             # Checked here, not with the config: the directory is often a volume that exists only
             # where the collector runs (check-config may run elsewhere).

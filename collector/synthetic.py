@@ -60,7 +60,9 @@ def make_state(
                     product=f"{cls} device",
                 ),
             ),
-            reason=PeripheralReason.MISSING if cls in missing else "",
+            reason=PeripheralReason.MISSING.value
+            if cls in missing
+            else "",  # plain str, as decoded
         )
         for k, cls in enumerate(entry.device_classes)
     )
@@ -80,7 +82,7 @@ def make_state(
                 kind="https",
                 up=login_up,
                 duration_s=0.042,
-                reason=ProbeReason.OK if login_up else ProbeReason.TIMEOUT,
+                reason=(ProbeReason.OK if login_up else ProbeReason.TIMEOUT).value,
             ),
             wire.Probe(target="regional-server", kind="tcp", up=True, duration_s=0.012),
         ),

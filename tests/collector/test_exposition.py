@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pantau.collector.exposition import FAMILY_TEXT, Renderer
+from pantau.collector.exposition import RENDER, Renderer
 from pantau.collector.fleet import Fleet, Snapshot
 from pantau.collector.reference import reference_render
 from pantau.collector.synthetic import make_inventory, make_state, state_topic
@@ -95,7 +95,7 @@ def test_fast_rendering_parses_to_the_same_families_as_prometheus_client() -> No
 
 
 def test_every_station_family_of_the_table_has_exactly_one_renderer() -> None:
-    assert list(FAMILY_TEXT) == list(metrics.STATION_FAMILIES)
+    assert list(RENDER) == list(metrics.STATION_FAMILIES)
 
 
 def test_escaped_label_values_round_trip() -> None:
