@@ -279,6 +279,16 @@ def test_linux_bundle_installs_offline_runs_upgrades_and_uninstalls(
     unit = (roots["units"] / "pantau-agent.service").read_text()
     assert f"ExecStart={prefix}/venv/bin/pantau-agent run --config {etc}/agent.toml" in unit
     assert f"LoadCredential=mqtt-password:{etc}/password" in unit
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze (Debian package systemd) is needed: scripts/test installs it"
+    verify = subprocess.run(
+        [analyze, "verify", str(roots["units"] / "pantau-agent.service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert verify.returncode == 0, verify.stderr  # the unit as installed, paths rewritten
     # only the bundle's packages went into the agent's environment
     freeze = subprocess.run(
         [
