@@ -15,14 +15,16 @@ import http.client
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from _shipped import BIN, http_get
-from harness import LocalHttpServer, procs
+from harness import LocalHttpServer, TlsCerts, procs
 
 from pantau.collector.config import from_dict, hash_password
 from pantau.collector.http import BOARD_CSP, DEFAULT_CSP
@@ -259,3 +261,53 @@ def test_control_chromium_reports_what_the_board_policy_blocks(tmp_path: Path) -
     assert "Loading the stylesheet" in log or "stylesheet" in log
     assert "Applying inline style violates" not in log
     assert "<title>ran</title>" not in res.stdout.decode(errors="replace")
+
+
+def test_over_https_idle_sockets_without_a_handshake_are_cut_and_scrapes_answer(
+    tls_certs: TlsCerts,
+) -> None:
+    """With HTTPS, the handshake happens in the connection's thread and counts against the
+    request-head deadline: sockets that never start TLS are closed, scrapes still answer."""
+    cfg = from_dict(
+        {
+            "mqtt": {"port": procs.free_port()},
+            "http": {
+                "port": 0,
+                "tls_cert_file": str(tls_certs.server_cert),
+                "tls_key_file": str(tls_certs.server_key),
+                "header_timeout_s": 1.0,
+                "max_connections": 64,
+            },
+        }
+    )
+    c = Collector(cfg, inventory=[]).start()
+    held: list[socket.socket] = []
+    try:
+        host, port = c.http.address
+        held = [socket.create_connection((host, port), timeout=10) for _ in range(200)]
+        context = ssl.create_default_context(cafile=str(tls_certs.ca_cert))
+        with urllib.request.urlopen(c.url + "/metrics", timeout=30, context=context) as resp:
+            assert resp.status == 200
+            assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        assert len(c.http.connections) <= 64
+        # every held socket is closed by the server: evicted at the cap or cut at the deadline
+        deadline = time.monotonic() + 30  # failure bound
+        open_ = list(held)
+        while open_ and time.monotonic() < deadline:
+            still = []
+            for sock in open_:
+                sock.settimeout(0.01)
+                try:
+                    if sock.recv(1) != b"":
+                        still.append(sock)
+                except TimeoutError:
+                    still.append(sock)
+                except OSError:
+                    pass
+            open_ = still
+            time.sleep(0.2)
+        assert open_ == []
+    finally:
+        for sock in held:
+            sock.close()
+        c.stop()
