@@ -287,7 +287,8 @@ DISKS: Final = 1 << 9
 AGENT_CLOCK: Final = 1 << 10  # report.ts
 EVENTS: Final = 1 << 11
 REGION: Final = 1 << 12  # station, provinsi, kabkota, kecamatan: the label set
-EVERYTHING: Final = (1 << 13) - 1
+HEARD: Final = 1 << 13  # last_report(): the last state or heartbeat
+EVERYTHING: Final = (1 << 14) - 1
 
 
 class FamilyRender(NamedTuple):
@@ -300,7 +301,7 @@ class FamilyRender(NamedTuple):
 #: How each per-station family of the table (pantau.contract.metrics) is rendered, in page order.
 RENDER: Final[dict[Family, FamilyRender]] = {
     metrics.STATION_UP: FamilyRender(_up, STATUS),
-    metrics.STATION_LAST_REPORT: FamilyRender(_last_report, RECEIVED),
+    metrics.STATION_LAST_REPORT: FamilyRender(_last_report, HEARD),
     metrics.STATION_INFO: FamilyRender(_info, INFO),
     metrics.PERIPHERAL_PRESENT: FamilyRender(_present, PRESENCE),
     metrics.PERIPHERAL_LAST_CHANGE: FamilyRender(_change, PRESENCE),
@@ -338,6 +339,8 @@ def _changed_parts(a: StationView, b: StationView) -> int:
         parts = EVENTS
     if a.inventory is not b.inventory:
         parts |= INFO
+    if a.beat_rx != b.beat_rx or a.state_rx != b.state_rx:
+        parts |= HEARD
     ra, rb = a.report, b.report
     if ra is rb:
         return parts
