@@ -32,9 +32,20 @@ DEFAULT_HTTP_PORT = 9108
 PASSWORD_HASH_SCHEME: Final = credentials.BASIC_AUTH_SCHEME
 
 
+DEFAULT_MQTT_HOST: Final = "127.0.0.1"
+DEFAULT_MQTT_PORT: Final = 1883
+MAX_ENDPOINTS: Final = 16
+
+
 class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    host: Annotated[str, msgspec.Meta(min_length=1)] = "127.0.0.1"
-    port: Port = 1883
+    host: Annotated[str, msgspec.Meta(min_length=1)] = DEFAULT_MQTT_HOST
+    port: Port = DEFAULT_MQTT_PORT
+    #: Several brokers (the nodes of one cluster), ``host:port`` each, instead of host/port:
+    #: after a failed attempt or a lost connection the next one is tried (same TLS and login).
+    endpoints: Annotated[
+        tuple[Annotated[str, msgspec.Meta(min_length=1, max_length=260)], ...],
+        msgspec.Meta(max_length=MAX_ENDPOINTS),
+    ] = ()
     #: ``"5"`` (needed for ``$share/...`` filters) or ``"3.1.1"``.
     protocol: Literal["5", "3.1.1"] = "5"
     #: Empty: ``pantau-collector-{hostname}``. The broker keeps the session under this id, so it
@@ -45,6 +56,13 @@ class MqttConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: File holding the password (one line). Never put the password in the config itself.
     password_file: str = ""
     keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 30
+
+    def broker_endpoints(self) -> tuple[tuple[str, int], ...]:
+        """``(host, port)`` of every broker in order (assumes a checked config)."""
+        if not self.endpoints:
+            return ((self.host, self.port),)
+        return tuple(_split_endpoint(e) for e in self.endpoints)
+
     topics: Annotated[tuple[str, ...], msgspec.Meta(min_length=1, max_length=16)] = (DEFAULT_TOPIC,)
     #: QoS of the subscriptions. Either way the broker's ``max_queued_messages`` must hold a
     #: restart burst (one retained state and status per station): see docs/collector.md.
@@ -159,6 +177,36 @@ def _valid_filter(topic: str) -> str | None:
     return None
 
 
+def _split_endpoint(text: str) -> tuple[str, int]:
+    """``"host:port"`` or ``"[v6]:port"`` -> (host, port); raises ``ValueError``."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or any(c.isspace() or c in "/@" for c in text):
+        raise ValueError("expected host:port")
+    if not 1 <= int(port) <= 65535:
+        raise ValueError("port must be 1-65535")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def _check_endpoints(mqtt: MqttConfig, source: str) -> None:
+    if not mqtt.endpoints:
+        return
+    if mqtt.host != DEFAULT_MQTT_HOST or mqtt.port != DEFAULT_MQTT_PORT:
+        raise SettingsError(
+            source, "mqtt.endpoints", "set mqtt.endpoints or mqtt.host/mqtt.port, not both"
+        )
+    seen: set[tuple[str, int]] = set()
+    for i, text in enumerate(mqtt.endpoints):
+        try:
+            endpoint = _split_endpoint(text)
+        except ValueError as exc:
+            raise SettingsError(source, f"mqtt.endpoints[{i}]", f"{exc}, got {text!r}") from None
+        if endpoint in seen:
+            raise SettingsError(source, f"mqtt.endpoints[{i}]", f"duplicate endpoint {text!r}")
+        seen.add(endpoint)
+
+
 def _missing_file(source: str, key: str, value: str) -> SettingsError | None:
     if value and not Path(value).is_file():
         return SettingsError(source, key, f"file {value} not found")
@@ -245,6 +293,7 @@ def _check_mqtt(mqtt: MqttConfig, source: str) -> None:
         raise SettingsError(source, "mqtt.tls", "certificate files are set but mqtt.tls is false")
     if mqtt.reconnect_min_s > mqtt.reconnect_max_s:
         raise SettingsError(source, "mqtt.reconnect_min_s", "must not exceed mqtt.reconnect_max_s")
+    _check_endpoints(mqtt, source)
 
 
 def _check_http(http: HttpConfig, source: str) -> None:

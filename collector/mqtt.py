@@ -68,8 +68,20 @@ class _Client(paho.Client):
     """
 
     last_connect_error: OSError | None = None
+    #: Every broker (host, port) to try in turn; :meth:`advance` moves to the next.
+    endpoints: tuple[tuple[str, int], ...] = ()
+    _index = 0
+    _advance = False
+
+    def advance(self) -> None:
+        """Use the next endpoint for the next attempt (after a failure or a lost connection)."""
+        self._advance = len(self.endpoints) > 1
 
     def reconnect(self) -> MQTTErrorCode:
+        if self._advance:
+            self._advance = False
+            self._index = (self._index + 1) % len(self.endpoints)
+            self._host, self._port = self.endpoints[self._index]
         try:
             return super().reconnect()
         except OSError as exc:
@@ -137,6 +149,7 @@ class MqttIngest:
             clean_session=None if v5 else not self.persistent,
             manual_ack=bool(state_file),
         )
+        self.client.endpoints = cfg.broker_endpoints()
         self.checkpointer: Checkpointer | None = None
         if state_file:
             self.checkpointer = Checkpointer(Path(state_file), fleet, self.client.ack)
@@ -179,14 +192,13 @@ class MqttIngest:
             # clean_start False on every connect, the first one included (paho's default cleans
             # the first): the session the previous process left is resumed.
             self.client.connect_async(
-                self.cfg.host,
-                self.cfg.port,
+                *self.client.endpoints[0],
                 keepalive=self.cfg.keepalive_s,
                 clean_start=not self.persistent,
                 properties=self._connect_properties,
             )
         else:
-            self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+            self.client.connect_async(*self.client.endpoints[0], keepalive=self.cfg.keepalive_s)
         self.client.loop_start()
 
     def stop(self) -> None:
@@ -207,13 +219,14 @@ class MqttIngest:
         try:
             if reason.is_failure:
                 self.connect_failures += 1
+                self.client.advance()
                 suppressed = self._connect_log.allow()
                 if suppressed is not None:
                     log.warning(
                         "MQTT connection to %s:%d refused by the broker: %s; retrying with "
                         "backoff%s",
-                        self.cfg.host,
-                        self.cfg.port,
+                        client.host,
+                        client.port,
                         reason,
                         _not_logged(suppressed),
                     )
@@ -242,8 +255,8 @@ class MqttIngest:
             self.fleet.set_connected(True)
             log.info(
                 "MQTT connected to %s:%d, subscribing to %s",
-                self.cfg.host,
-                self.cfg.port,
+                client.host,
+                client.port,
                 ", ".join(self.cfg.topics),
             )
         except Exception:
@@ -253,13 +266,14 @@ class MqttIngest:
         """No connection at all (refused, unresolvable host, timeout, TLS handshake)."""
         try:
             self.connect_failures += 1
+            self.client.advance()
             suppressed = self._connect_log.allow()
             if suppressed is not None:
                 error = client.last_connect_error if isinstance(client, _Client) else None
                 log.warning(
                     "MQTT cannot connect to %s:%d: %s; retrying with backoff%s",
-                    self.cfg.host,
-                    self.cfg.port,
+                    client.host,
+                    client.port,
                     _describe(error),
                     _not_logged(suppressed),
                 )
@@ -283,6 +297,7 @@ class MqttIngest:
             # Only a session that was up is news; after a refused CONNACK paho calls this too,
             # and the refusal was already logged (rate-limited) by _on_connect.
             if not self._stopping and self._session_up:
+                self.client.advance()  # the node may be gone: the next one first
                 log.warning("MQTT disconnected (%s); reconnecting", reason)
             self._session_up = False
         except Exception:

@@ -196,6 +196,19 @@ _PED = ("3310-pedan-01", "Pedan")
 
 # --------------------------------------------------------------------------- the alerts
 
+
+def _replicas(how: Literal["max", "min"], query: str, *labels: str) -> str:
+    """``query`` aggregated over collector replicas: one series per station (and ``labels``).
+
+    Several collectors may serve the same stations at once (docs/scale.md); each exports every
+    station, so a station alert without this fires once per replica. ``how`` picks the replica
+    that is *least* alarming (``max`` where a low value alarms, ``min`` where a high one does):
+    a station is reported only when every live replica agrees, so a replica that is behind (just
+    restarted, rebuilding from retained messages) or dead never pages a station on its own.
+    """
+    return f"{how} by ({', '.join((*m.STATION_LABELS, *labels))}) ({query})"
+
+
 StationHours = {"component": "station", "hours": "office"}
 StationAlways = {"component": "station", "hours": "always"}
 CollectorAlways = {"component": "collector", "hours": "always"}
@@ -207,9 +220,11 @@ def _peripheral_missing() -> Alert:
         name="PantauPeripheralMissing",
         group="stations",
         # a device on USB whose driver failed is PantauPeripheralDriverFailed, not this
-        query=(
+        query=_replicas(
+            "max",
             f"{m.PERIPHERAL_PRESENT} and on(station) {m.STATION_UP} == 1"
-            f" unless on(station, device_class) {_DRIVER_FAILED}"
+            f" unless on(station, device_class) {_DRIVER_FAILED}",
+            "device_class",
         ),
         op="<",
         threshold=1,
@@ -272,9 +287,11 @@ def _peripheral_driver_failed() -> Alert:
         group="stations",
         # 1 where the driver failed, 0 for every other reported class (the value query shows
         # the healthy ones too, as the other station alerts do)
-        query=(
+        query=_replicas(
+            "max",
             f"(max by ({', '.join((*m.STATION_LABELS, 'device_class'))}) ({_DRIVER_FAILED})"
-            f" or {m.PERIPHERAL_PRESENT} * 0) and on(station) {m.STATION_UP} == 1"
+            f" or {m.PERIPHERAL_PRESENT} * 0) and on(station) {m.STATION_UP} == 1",
+            "device_class",
         ),
         op=">",
         threshold=0,
@@ -332,7 +349,7 @@ def _login_unreachable() -> Alert:
     return Alert(
         name="PantauLoginUnreachable",
         group="stations",
-        query=f"{m.LOGIN_UP} and on(station) {m.STATION_UP} == 1",
+        query=_replicas("max", f"{m.LOGIN_UP} and on(station) {m.STATION_UP} == 1", "target"),
         op="<",
         threshold=1,
         for_="10m",
@@ -374,7 +391,7 @@ def _station_offline() -> Alert:
     return Alert(
         name="PantauStationOffline",
         group="stations",
-        query=f"{m.STATION_UP} and on(station) {m.STATION_LAST_REPORT} > 0",
+        query=_replicas("max", f"{m.STATION_UP} and on(station) {m.STATION_LAST_REPORT} > 0"),
         op="<",
         threshold=1,
         for_="5m",
@@ -396,8 +413,14 @@ def _station_offline() -> Alert:
             series=(
                 (s(m.STATION_UP, *_CAW), "1x10 0x20 1x20"),
                 (s(m.STATION_LAST_REPORT, *_CAW), "1000+60x10 1600x20 1660+60x20"),
+                # a second collector replica agrees, and is dead from minute 16 to 21: one alert
+                (s(m.STATION_UP, *_CAW, instance="collector-2:9108"), "1x10 0x5 _x5 0x9 1x20"),
                 (s(m.STATION_UP, *_JUW), "1x50"),
                 (s(m.STATION_LAST_REPORT, *_JUW), "1000+60x50"),
+                # Juwiring's second replica is dead, then restarts and says 0 until it has the
+                # retained state again: the live replica's 1 wins, no page
+                (s(m.STATION_UP, *_JUW, instance="collector-2:9108"), "1x10 _x10 0x15 1x15"),
+                (s(m.STATION_LAST_REPORT, *_JUW, instance="collector-2:9108"), "1000+60x50"),
                 # Never reported: no last-report series; that is PantauStationNeverReported.
                 (s(m.STATION_UP, *_PED), "0x50"),
             ),
@@ -416,9 +439,10 @@ def _never_reported() -> Alert:
     return Alert(
         name="PantauStationNeverReported",
         group="stations",
-        query=(
+        query=_replicas(
+            "max",
             f'{m.STATION_UP} and on(station) {m.STATION_INFO}{{inventory="yes"}} '
-            f"unless on(station) {m.STATION_LAST_REPORT} > 0"
+            f"unless on(station) {m.STATION_LAST_REPORT} > 0",
         ),
         op="<",
         threshold=1,
@@ -475,7 +499,7 @@ def _repeated_reboots() -> Alert:
     return Alert(
         name="PantauRepeatedReboots",
         group="stations",
-        query=f"changes({m.HOST_BOOT}[1h])",
+        query=_replicas("max", f"changes({m.HOST_BOOT}[1h])"),
         op=">",
         threshold=2,
         for_="0s",
@@ -515,7 +539,7 @@ def _disk_almost_full() -> Alert:
     return Alert(
         name="PantauDiskAlmostFull",
         group="stations",
-        query=f"{m.HOST_DISK_FREE} / {m.HOST_DISK_SIZE}",
+        query=_replicas("max", f"{m.HOST_DISK_FREE} / {m.HOST_DISK_SIZE}", "mount"),
         op="<",
         threshold=0.1,
         for_="15m",
@@ -556,7 +580,7 @@ def _clock_skew() -> Alert:
     return Alert(
         name="PantauClockSkew",
         group="stations",
-        query=f"abs({m.HOST_CLOCK_SKEW})",
+        query=_replicas("min", f"abs({m.HOST_CLOCK_SKEW})"),
         op=">",
         threshold=300,
         for_="15m",

@@ -113,7 +113,9 @@ def ready_expr(selector: str = "") -> str:
     """Per station 1 if ready else 0, keeping the region labels."""
     names = "|".join((m.STATION_UP, m.PERIPHERAL_PRESENT, m.LOGIN_UP))
     extra = f",{selector}" if selector else ""
-    return f'min by ({BY}) ({{__name__=~"{names}"{extra}}})'
+    # per collector replica (instance), then the best replica: one that is behind or dead
+    # does not make a station unready (docs/scale.md)
+    return f'max by ({BY}) (min by ({BY}, instance) ({{__name__=~"{names}"{extra}}}))'
 
 
 def _local(offset_s: int) -> str:

@@ -1,5 +1,9 @@
 """The three Grafana dashboards: Fleet overview, Station detail, Collector health.
 
+Several collector replicas may export the same stations (docs/scale.md): every per-station
+query aggregates over them (``max`` of each replica's verdict, one series per station), so counts
+are not doubled and one dead or lagging replica changes nothing.
+
 Titles are bilingual (Bahasa Indonesia / English). "Ready" means a station is up, every expected
 peripheral is present and every login probe is up: the minimum over those series per station is
 1 exactly when it is ready, which also makes a never-reported station (only ``up 0``) not ready.
@@ -44,16 +48,16 @@ COLLECTOR_SLUG: Final = "pantau-collector-health"
 def readiness(region: str = REGION) -> str:
     """Per station: 1 if up, all peripherals present and all login probes up, else 0."""
     names = "|".join((m.STATION_UP, m.PERIPHERAL_PRESENT, m.LOGIN_UP))
-    return f'min by (station) ({{__name__=~"{names}",{region}}})'
+    return f'max by (station) (min by (station, instance) ({{__name__=~"{names}",{region}}}))'
 
 
 def status_grid(region: str = REGION) -> str:
     """Per station and column (online, login, each device class): 1 OK, 0 at fault."""
     return (
-        f"min by (station, device_class) ("
+        f"max by (station, device_class) (min by (station, device_class, instance) ("
         f"{m.PERIPHERAL_PRESENT}{{{region}}}"
         f' or label_replace({m.LOGIN_UP}{{{region}}}, "device_class", "login", "", "")'
-        f' or label_replace({m.STATION_UP}{{{region}}}, "device_class", "online", "", ""))'
+        f' or label_replace({m.STATION_UP}{{{region}}}, "device_class", "online", "", "")))'
     )
 
 
@@ -123,7 +127,9 @@ def fleet_overview() -> dict[str, Any]:
         dataSource=DATASOURCE,
         targets=[
             target(f"count({readiness()} == 1) or vector(0)", "A", "Siap / Ready"),
-            target(f"count({m.STATION_UP}{{{REGION}}}) or vector(0)", "B", "Total"),
+            target(
+                f"count(max by (station) ({m.STATION_UP}{{{REGION}}})) or vector(0)", "B", "Total"
+            ),
         ],
         reduceCalc="lastNotNull",
         graphMode="none",
@@ -132,7 +138,13 @@ def fleet_overview() -> dict[str, Any]:
     offline = g.Stat(
         title="Stasiun offline / Stations offline",
         dataSource=DATASOURCE,
-        targets=[target(f"count({m.STATION_UP}{{{REGION}}} == 0) or vector(0)", "A", "Offline")],
+        targets=[
+            target(
+                f"count(max by (station) ({m.STATION_UP}{{{REGION}}}) == 0) or vector(0)",
+                "A",
+                "Offline",
+            )
+        ],
         reduceCalc="lastNotNull",
         graphMode="none",
         thresholds=[{"color": GREEN, "value": None}, {"color": RED, "value": 1}],
@@ -144,7 +156,8 @@ def fleet_overview() -> dict[str, Any]:
         dataSource=DATASOURCE,
         targets=[
             target(
-                f"sum by (device_class) (1 - {m.PERIPHERAL_PRESENT}{{{REGION}}})",
+                f"sum by (device_class) (1 - max by (station, device_class) "
+                f"({m.PERIPHERAL_PRESENT}{{{REGION}}}))",
                 "A",
                 "{{device_class}}",
             )
@@ -240,21 +253,25 @@ def station_detail() -> dict[str, Any]:
     presence = g.StateTimeline(
         title="Perangkat dari waktu ke waktu / Peripheral presence over time",
         dataSource=DATASOURCE,
-        targets=[target(f"{m.PERIPHERAL_PRESENT}{{{ST}}}", "A", "{{device_class}}")],
+        targets=[
+            target(
+                f"max by (device_class) ({m.PERIPHERAL_PRESENT}{{{ST}}})", "A", "{{device_class}}"
+            )
+        ],
         mappings=PRESENT_MAP,
         showValue="never",
     )
     online = g.StateTimeline(
         title="Online",
         dataSource=DATASOURCE,
-        targets=[target(f"{m.STATION_UP}{{{ST}}}", "A", "online")],
+        targets=[target(f"max({m.STATION_UP}{{{ST}}})", "A", "online")],
         mappings=UP_MAP,
         showValue="never",
     )
     last_report = g.Stat(
         title="Laporan terakhir / Last report (s ago)",
         dataSource=DATASOURCE,
-        targets=[target(f"time() - {m.STATION_LAST_REPORT}{{{ST}}}", "A", "detik / seconds")],
+        targets=[target(f"time() - max({m.STATION_LAST_REPORT}{{{ST}}})", "A", "detik / seconds")],
         format="s",
         reduceCalc="lastNotNull",
         graphMode="none",
@@ -262,7 +279,7 @@ def station_detail() -> dict[str, Any]:
     login = g.StateTimeline(
         title="Login",
         dataSource=DATASOURCE,
-        targets=[target(f"{m.LOGIN_UP}{{{ST}}}", "A", "{{target}}")],
+        targets=[target(f"max by (target) ({m.LOGIN_UP}{{{ST}}})", "A", "{{target}}")],
         mappings=LOGIN_MAP,
         showValue="never",
     )
@@ -309,7 +326,7 @@ def station_detail() -> dict[str, Any]:
         title="Nyala ulang 24 jam / Reboots in 24 h",
         description="Banyak nyala ulang: listrik/petir? / many reboots: power or lightning?",
         dataSource=DATASOURCE,
-        targets=[target(f"changes({m.HOST_BOOT}{{{ST}}}[24h])", "A", "reboot")],
+        targets=[target(f"max(changes({m.HOST_BOOT}{{{ST}}}[24h]))", "A", "reboot")],
         reduceCalc="lastNotNull",
         graphMode="none",
         thresholds=[{"color": GREEN, "value": None}, {"color": RED, "value": 3}],
@@ -340,7 +357,8 @@ def station_detail() -> dict[str, Any]:
         dataSource=DATASOURCE,
         targets=[
             target(
-                f"sum by (kind) (increase({m.STATION_EVENTS}{{{ST}}}[$__interval]))",
+                f"max by (kind) (sum by (kind, instance) "
+                f"(increase({m.STATION_EVENTS}{{{ST}}}[$__interval])))",
                 "A",
                 "{{kind}}",
             )

@@ -94,6 +94,16 @@ INVALID = [
         "mqtt.reconnect_min_s: must not exceed mqtt.reconnect_max_s",
     ),
     ("[mqtt]\nqos = 2\n", "mqtt.qos: expected `int` <= 1"),
+    (
+        '[mqtt]\nport = 1884\nendpoints = ["a:1883"]\n',
+        "mqtt.endpoints: set mqtt.endpoints or mqtt.host/mqtt.port, not both",
+    ),
+    ('[mqtt]\nendpoints = ["a:1883", "b"]\n', "mqtt.endpoints[1]: expected host:port, got 'b'"),
+    ('[mqtt]\nendpoints = ["a:99999"]\n', "mqtt.endpoints[0]: port must be 1-65535, got 'a:99999'"),
+    (
+        '[mqtt]\nendpoints = ["a:1883", "a:1883"]\n',
+        "mqtt.endpoints[1]: duplicate endpoint 'a:1883'",
+    ),
     ("[http]\ngzip_level = 9\n", "http.gzip_level: expected `int` <= 6"),
     (
         '[http]\ntls_key_file = "k.pem"\n',
