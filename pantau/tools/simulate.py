@@ -2,7 +2,9 @@
 
 One MQTT connection publishes for N stations exactly what their agents would (wire contract v1:
 birth, retained state every interval, events on change), so a single process can stand in for
-20,000 stations. Faults start at random on a schedule given by per-interval probabilities:
+up to 100,000 stations: messages go out at QoS 1 with at most :data:`WINDOW` unacknowledged
+(paho's 16-bit message ids would collide beyond 65,535), built station by station as they are
+sent. Faults start at random on a schedule given by per-interval probabilities:
 
 - ``unplug``: one device class disappears for a few intervals, then comes back;
 - ``login``: the login-service probe fails for a few intervals;
@@ -24,7 +26,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -32,6 +34,7 @@ from typing import Any, Final
 from pantau import __version__
 from pantau.contract import klaten, wire
 from pantau.contract.config import ConfigError, read_secret
+from pantau.contract.errors import PantauError
 from pantau.contract.inventory import InventoryEntry, InventoryError, load_inventory
 from pantau.contract.vocabulary import PeripheralReason, ProbeReason
 from pantau.tools import _args
@@ -174,16 +177,18 @@ class FleetModel:
 
     def tick(self, now: float) -> list[Publish]:
         """One interval: maybe start or end faults, then every non-silent station's state."""
-        out: list[Publish] = []
+        return list(self.ticking(now))
+
+    def ticking(self, now: float) -> Iterator[Publish]:
+        """:meth:`tick` as it is built, station by station (a large fleet is never held whole)."""
         for s in self.stations:
             if s.silent:
                 continue
-            out += self._recover(s, now)
-            out += self._maybe_fault(s, now)
+            yield from self._recover(s, now)
+            yield from self._maybe_fault(s, now)
             if s.silent:
                 continue
-            out.append((self._topic(s, "state"), wire.encode(self.state(s, now)), True))
-        return out
+            yield self._topic(s, "state"), wire.encode(self.state(s, now)), True
 
 
 def synthetic_fleet(count: int, provinsi: str = klaten.PROVINSI) -> list[InventoryEntry]:
@@ -280,7 +285,49 @@ def _inputs(args: argparse.Namespace) -> _Inputs:
     return _Inputs(rates, list(entries), password)
 
 
-def _client(args: argparse.Namespace, password: str | None) -> Any:
+#: Publishes not yet acknowledged (PUBACK) at most: paho numbers QoS 1 messages with 16-bit ids,
+#: so more than 65,535 outstanding collide (``ERR_QUEUE_SIZE``); a window well below that also
+#: bounds the memory of messages waiting in paho's queue.
+WINDOW: Final = 10_000
+#: Seconds to wait for the broker to acknowledge before giving up (a stuck or vanished broker).
+ACK_TIMEOUT_S: Final = 60.0
+
+
+class SimulateError(PantauError):
+    """The broker stopped acknowledging (one line for the user, no traceback)."""
+
+
+class _Window:
+    """Counts unacknowledged publishes; :meth:`acquire` blocks while :data:`WINDOW` are out."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.out = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, timeout: float) -> None:
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.out < self.size, timeout):
+                raise SimulateError(
+                    f"the broker acknowledged nothing for {timeout:.0f} s ({self.out} outstanding)"
+                )
+            self.out += 1
+
+    def release(self, *_: object) -> None:
+        """paho's ``on_publish`` (called on the PUBACK of a QoS 1 message)."""
+        with self._cond:
+            self.out -= 1
+            self._cond.notify_all()
+
+    def drain(self, timeout: float) -> None:
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.out == 0, timeout):
+                raise SimulateError(
+                    f"{self.out} messages not acknowledged by the broker after {timeout:.0f} s"
+                )
+
+
+def _client(args: argparse.Namespace, password: str | None, window: _Window) -> Any:
     """A paho client with the run's identity and TLS (not connected)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
@@ -290,8 +337,9 @@ def _client(args: argparse.Namespace, password: str | None) -> Any:
         client_id=f"pantau-simulate-{uuid.uuid4().hex[:8]}",
         protocol=mqtt.MQTTv311,
     )
-    client.max_queued_messages_set(0)
+    client.max_queued_messages_set(0)  # bounded by the window instead
     client.max_inflight_messages_set(1000)
+    client.on_publish = window.release
     if args.username:
         client.username_pw_set(args.username, password)
     if args.tls:
@@ -299,24 +347,31 @@ def _client(args: argparse.Namespace, password: str | None) -> Any:
     return client
 
 
-def _publish_loop(args: argparse.Namespace, client: Any, model: FleetModel, stations: int) -> None:
+def _publish_all(client: Any, window: _Window, messages: Iterable[Publish]) -> int:
+    """Publish at QoS 1 with at most ``window.size`` unacknowledged, then wait for the rest."""
+    sent = 0
+    for topic, payload, retain in messages:
+        sent += 1
+        window.acquire(ACK_TIMEOUT_S)
+        info = client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc:  # not queued (paho calls no on_publish for it)
+            window.release()
+            raise SimulateError(f"publish failed: {info.rc}")
+    window.drain(ACK_TIMEOUT_S)
+    return sent
+
+
+def _publish_loop(
+    args: argparse.Namespace, client: Any, window: _Window, model: FleetModel, stations: int
+) -> None:
     """Births, then one tick per interval until stopped (SIGTERM), ``--once`` or ``--duration``."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    sent = 0
-    infos = [
-        client.publish(topic, payload, qos=1, retain=retain)
-        for topic, payload, retain in model.births(time.time())
-    ]
+    sent = _publish_all(client, window, model.births(time.time()))
     started = time.monotonic()
     while not stop.is_set():
         tick_start = time.monotonic()
-        for topic, payload, retain in model.tick(time.time()):
-            infos.append(client.publish(topic, payload, qos=1, retain=retain))
-        for info in infos:
-            info.wait_for_publish(30)
-        sent += len(infos)
-        infos.clear()
+        sent += _publish_all(client, window, model.ticking(time.time()))
         print(f"pantau simulate: {stations} stations, {sent} messages sent", flush=True)
         elapsed = time.monotonic() - started
         if args.once or (args.duration and elapsed >= args.duration):
@@ -334,7 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ssl.SSLError) as exc:
         print(f"pantau simulate: --ca-file {args.ca_file}: {exc}", file=sys.stderr)
         return 2
-    client = _client(args, inputs.password)
+    window = _Window(WINDOW)
+    client = _client(args, inputs.password, window)
     try:
         client.connect(args.host, args.port, keepalive=30)
     except OSError as exc:
@@ -349,9 +405,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         now=time.time(),
     )
     try:
-        _publish_loop(args, client, model, len(inputs.entries))
+        _publish_loop(args, client, window, model, len(inputs.entries))
     except KeyboardInterrupt:
         pass
+    except SimulateError as exc:
+        print(f"pantau simulate: {exc}", file=sys.stderr)
+        return 1
     finally:
         client.disconnect()
         client.loop_stop()

@@ -152,3 +152,41 @@ def test_simulate_reports_a_dead_broker_clearly() -> None:
     assert proc.returncode == 1
     assert "cannot connect to 127.0.0.1" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_simulate_once_publishes_more_stations_than_mqtt_message_ids(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """70,000 stations: 140,000 QoS 1 messages, more than paho's 65,535 message ids; with
+    bounded in-flight windows every one is acknowledged, and the broker holds a retained birth
+    and state of each station ($SYS retained count, updated every second)."""
+    import subprocess
+    import sys
+    import time
+
+    from harness import MqttClient
+    from harness.mosquitto import Mosquitto
+
+    # No per-message debug log: 140,000 lines would only slow the broker.
+    broker = Mosquitto(tmp_path / "mosquitto", extra_config="sys_interval 1\nlog_type error")
+    broker.start()
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable, "-m", "pantau.tools.cli", "simulate",
+                "--host", broker.host, "--port", str(broker.port),
+                "--stations", "70000", "--once", "--faults", "",
+            ],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert "70000 stations, 140000 messages sent" in proc.stdout
+        with MqttClient(broker.host, broker.port, client_id="sys-watcher") as sub:
+            sub.connect()
+            sub.subscribe("$SYS/broker/retained messages/count")
+            count = 0
+            deadline = time.monotonic() + 30
+            while count < 140_000 and time.monotonic() < deadline:
+                count = int(sub.messages.get(timeout=5).payload)
+        # every birth and state, plus mosquitto's own retained $SYS messages
+        assert count >= 140_000
+    finally:
+        broker.kill()
