@@ -14,8 +14,9 @@ What it does:
 - sends a compact heartbeat (``beat``, QoS 1, not retained, never spooled) when the service
   asks for one (:meth:`Publisher.request_beat`: nothing was published for ``heartbeat_s``), at
   most one in flight: on a stalled link beats are skipped, not queued;
-- with MQTT 5 and a broker that allows topic aliases, each topic is sent in full once per
-  connection and then as a 2-byte alias (a heartbeat's topic is ~40 bytes of its ~60);
+- with MQTT 5 and a broker that allows topic aliases, the heartbeat's and the state's topics are
+  sent in full once per connection and then as a 2-byte alias (a heartbeat's topic would be ~40
+  bytes of its ~75);
 - never queues more than :data:`MAX_QUEUED` messages in paho (:data:`MAX_INFLIGHT` of them in
   flight): events wait in the spool, not in memory, however slow or stalled the link;
 - on loss, reconnects with exponential backoff and jitter (:func:`backoff_delay`), so thousands
@@ -214,9 +215,10 @@ class Publisher:
         #: retained state supersedes the previous one, so a slow line carries only the latest).
         self._state_mid: int | None = None
         self._state_pending = False
-        #: Topic aliases of this connection (MQTT 5): topic -> alias; how many the broker allows.
-        self._aliases: dict[str, int] = {}
-        self._alias_max = 0
+        #: Topic aliases of this connection (MQTT 5): topic -> alias, and whether the broker has
+        #: learnt it (the first publish carries topic and alias, later ones only the alias). Only
+        #: the topics sent often get one, the heartbeat's first: a broker may allow just one.
+        self._aliases: dict[str, tuple[int, bool]] = {}
         #: ``time.monotonic()`` of the last publish of any kind (the service times beats by it).
         self.last_publish = time.monotonic()
         #: Beats sent, and beats skipped because the previous one was still unacknowledged.
@@ -430,23 +432,23 @@ class Publisher:
         """QoS 1 publish through paho, with a topic alias when the broker allows one."""
         props = None
         name = topic
-        if self._alias_max:
+        known = self._aliases.get(topic)
+        if known is not None:
             from paho.mqtt.packettypes import PacketTypes
             from paho.mqtt.properties import Properties
 
-            alias = self._aliases.get(topic)
-            if alias is not None:
+            alias, learnt = known
+            if learnt:
                 name = ""  # the broker knows this topic by its alias on this connection
-            elif len(self._aliases) < self._alias_max:
-                alias = self._aliases[topic] = len(self._aliases) + 1
-            if alias is not None:
-                props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-                props.TopicAlias = alias
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.TopicAlias = alias
         client = self._client
         info = client.publish(name, payload, qos=1, retain=retain, properties=props)
         self.last_publish = time.monotonic()
         if info.rc == 0:
             _note_sent(client)
+            if known is not None:
+                self._aliases[topic] = (known[0], True)
         held = len(client._out_messages)  # paho has no public count
         self.max_held = max(self.max_held, held)
         return info
@@ -533,10 +535,12 @@ class Publisher:
             self._beat_mid = None
             self._state_mid = None
             self._state_pending = False
-            self._aliases.clear()
-            self._alias_max = 0
+            self._want_beat.clear()  # asked for while disconnected: the birth says as much
+            most = 0
             if self.protocol == "5" and props is not None:
-                self._alias_max = int(getattr(props, "TopicAliasMaximum", 0) or 0)
+                most = int(getattr(props, "TopicAliasMaximum", 0) or 0)
+            frequent = [t for t in (self.topics.beat, self.topics.state) if t]
+            self._aliases = {t: (i + 1, False) for i, t in enumerate(frequent[:most])}
             self._connected.set()
             self._publish(self.topics.status, self._status("online", ""), retain=True)
             self._want_state.clear()

@@ -211,9 +211,12 @@ def test_a_hung_agent_loop_goes_stale_after_three_heartbeats_while_the_link_live
             agent.close()
 
 
+@pytest.mark.parametrize("aliases", [10, 1])  # mosquitto's default; a broker that allows one
 def test_steady_state_sends_only_compact_heartbeats_without_pings(
-    tmp_path: Path, mosquitto: Mosquitto, line: LinkProxy
+    tmp_path: Path, mosquitto_factory: Callable[..., Mosquitto], aliases: int
 ) -> None:
+    mosquitto = mosquitto_factory(extra_config=f"max_topic_alias {aliases}")
+    line = LinkProxy(mosquitto.host, mosquitto.port)
     usb = SimulatedUsb([CAMERA, SIGNATURE])
     agent = make_agent(tmp_path, line.host, line.port, "by_exception", usb)
     agent.cfg = msgspec.structs.replace(
@@ -237,6 +240,8 @@ def test_steady_state_sends_only_compact_heartbeats_without_pings(
                 window = got[start:]
         finally:
             run.close()
+            line.close()
+    assert any(t.endswith("/state") for t, _ in got)  # with or without an alias of its own
     kinds = [wire.parse_topic(t).kind for t, _ in window]
     assert set(kinds) == {"beat"}, kinds  # nothing changed: no state, no event
     beats = [wire.decode(t, p)[1] for t, p in window]
