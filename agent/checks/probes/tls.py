@@ -14,19 +14,17 @@ from dataclasses import dataclass
 
 from pantau.agent.checks.login import _result, reason_for
 from pantau.agent.checks.probes import ProbeKind, register
-from pantau.agent.checks.probes.tcp import validate_host_port
-from pantau.agent.config import ProbeSettings, split_host_port
+from pantau.agent.checks.probes.tcp import TcpSettings, validate_host_port
+from pantau.agent.config import ProbeSettings
 from pantau.contract import wire
 from pantau.contract.vocabulary import ProbeReason
 
 
 @dataclass(frozen=True, slots=True)
 class TlsSettings:
-    """A tls probe's settings."""
+    """A tls probe's settings: where to connect (as for tcp) and what to verify."""
 
-    host: str
-    port: int
-    timeout_s: float
+    address: TcpSettings
     #: CA bundle to verify against; empty: the system's trusted CAs.
     ca_file: str
     #: Name to verify (SNI); the target's host when empty.
@@ -36,15 +34,9 @@ class TlsSettings:
     @classmethod
     def parse(cls, settings: ProbeSettings) -> TlsSettings:
         """Raises ``ValueError`` (the message names what is expected)."""
-        host, port = split_host_port(settings.target)
-        return cls(
-            host,
-            port,
-            settings.timeout_s,
-            settings.ca_file,
-            settings.server_name or host,
-            settings.min_cert_days,
-        )
+        address = TcpSettings.parse(settings)
+        name = settings.server_name or address.host
+        return cls(address, settings.ca_file, name, settings.min_cert_days)
 
 
 def cert_expiry(cert: object) -> float | None:
@@ -75,7 +67,9 @@ def probe_tls(settings: ProbeSettings, now: Callable[[], float] = time.time) -> 
     started = time.perf_counter()
     try:
         with (
-            socket.create_connection((target.host, target.port), timeout=target.timeout_s) as raw,
+            socket.create_connection(
+                (target.address.host, target.address.port), timeout=target.address.timeout_s
+            ) as raw,
             ctx.wrap_socket(raw, server_hostname=target.server_name) as tls,
         ):
             expiry = cert_expiry(tls.getpeercert())
