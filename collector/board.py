@@ -11,7 +11,8 @@ import time
 from html import escape
 from itertools import groupby
 
-from pantau.collector.fleet import Snapshot, StationView, problems, station_status, summarize
+from pantau.collector.fleet import Snapshot, StationView, problems, summarize
+from pantau.contract.vocabulary import StationStatus
 
 _CSS = """
 body{font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;
@@ -50,17 +51,17 @@ def _ago(seconds: float) -> str:
     return f"{seconds / 86400:.0f} days ago"
 
 
-def _tile_class(view: StationView, probs: list[str], now: float, stale: float) -> str:
-    if station_status(view, now, stale) == "never_reported":
+def _tile_class(probs: list[str], status: StationStatus) -> str:
+    if status == "never_reported":
         return "never"
     return "bad" if probs else "ok"
 
 
-def _tile(view: StationView, now: float, stale: float) -> str:
-    probs = problems(view, now, stale)
-    cls = _tile_class(view, probs, now, stale)
+def _tile(view: StationView, now: float, stale: float, status: StationStatus) -> str:
+    probs = problems(view, now, stale, status)
+    cls = _tile_class(probs, status)
     detail = "; ".join(probs) if probs else "all present, login ok"
-    fresh = station_status(view, now, stale) == "up"
+    fresh = status == "up"
     seen = f" · {_ago(now - view.last_seen)}" if fresh else ""
     flag = "" if view.inventory else " (not in inventory)"
     return (
@@ -88,9 +89,16 @@ def render_board(
     s = summarize(snapshot._replace(stations=views))
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now))
     refresh = f'<meta http-equiv="refresh" content="{refresh_s}">' if refresh_s else ""
-    faults = [v for v in views if problems(v, now, stale)]
+    faults = [v for v in views if problems(v, now, stale, snapshot.status(v))]
     fault_ids = {v.station for v in faults}
     mqtt = "" if snapshot.mqtt_connected else ' · <b style="color:#ff8f73">MQTT disconnected</b>'
+    if snapshot.blind:
+        since = time.strftime("%H:%M:%S UTC", time.gmtime(snapshot.status_now))
+        what = "replaying retained states" if snapshot.mqtt_connected else "cannot see the stations"
+        mqtt += (
+            f' · <b style="color:#ff8f73">collector blind since {since} ({what}): '
+            "statuses are as of then, nobody is marked down for silence meanwhile</b>"
+        )
     scope = (
         f" · kabupaten/kota {escape(kabkota)} (<a href=/ style=color:#9fc>all</a>)"
         if kabkota
@@ -132,7 +140,7 @@ def render_board(
         shown = sorted(faults, key=lambda v: (v.kabkota, v.kecamatan, v.station))[:max_tiles]
         out.extend(
             f"<tr><td class=kab>{escape(v.kabkota)}</td><td class=kec>{escape(v.kecamatan)}</td>"
-            f"<td>{_tile(v, now, stale)}</td></tr>"
+            f"<td>{_tile(v, now, stale, snapshot.status(v))}</td></tr>"
             for v in shown
         )
         out.append("</table>")
@@ -152,7 +160,7 @@ def render_board(
             f"{escape(provinsi)}; {len(members) - bad}/{len(members)} ready)</span></h2><table>"
         )
         for kecamatan, kec_group in groupby(members, key=lambda v: v.kecamatan):
-            tiles = "".join(_tile(v, now, stale) for v in kec_group)
+            tiles = "".join(_tile(v, now, stale, snapshot.status(v)) for v in kec_group)
             out.append(
                 f"<tr><td class=kec>{escape(kecamatan or '(unknown)')}</td>"
                 f"<td><div class=tiles>{tiles}</div></td></tr>"

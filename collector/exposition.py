@@ -122,6 +122,21 @@ def _up(views: Views, labels: Labels, now: float, stale: float) -> str:
     )
 
 
+def _up_in(snapshot: Snapshot) -> FamilyText:
+    """``pantau_station_up`` by the snapshot's status (staleness suspended while blind)."""
+    status = snapshot.status
+
+    def up(views: Views, labels: Labels, _now: float, _stale: float) -> str:
+        return "".join(
+            [
+                f"pantau_station_up{{{ls}}} {1 if status(v) == 'up' else 0}\n"
+                for v, ls in zip(views, labels, strict=True)
+            ]
+        )
+
+    return up
+
+
 def _last_report(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     return "".join(
         [
@@ -381,6 +396,7 @@ def _collector_text(snapshot: Snapshot, counts: Mapping[str, int]) -> str:
             (f'reason="{reason}"', snapshot.rejected.get(reason, 0)) for reason in REJECT_REASONS
         ],
         metrics.COLLECTOR_MQTT: [("", 1 if snapshot.mqtt_connected else 0)],
+        metrics.COLLECTOR_BLIND: [("", 1 if snapshot.blind else 0)],
         metrics.COLLECTOR_STATIONS: [(f'state="{s}"', counts[s]) for s in STATION_STATUSES],
         metrics.COLLECTOR_SEQUENCE_GAPS: [("", snapshot.seq_gaps_total)],
     }
@@ -550,7 +566,7 @@ class Renderer:
         """The page as blocks in order (the cache updated from ``snapshot``), and its CRC."""
         views = snapshot.stations
         now, stale = snapshot.now, snapshot.stale_after_intervals
-        statuses = [station_status(v, now, stale) for v in views]
+        statuses = [snapshot.status(v) for v in views]  # staleness suspended while blind
         counts: dict[str, int] = dict.fromkeys(STATION_STATUSES, 0)
         for status in STATION_STATUSES:
             counts[status] = statuses.count(status)
@@ -565,6 +581,7 @@ class Renderer:
             n_chunks = (len(views) + CHUNK - 1) // CHUNK
             n_runs = (n_chunks + RUN - 1) // RUN
             renders = list(RENDER.values())
+            up_render, up_text = RENDER[metrics.STATION_UP], _up_in(snapshot)
             for blocks, runs in zip(self._blocks, self._runs, strict=True):
                 del blocks[n_chunks:]
                 blocks.extend([None] * (n_chunks - len(blocks)))
@@ -576,7 +593,8 @@ class Renderer:
                 labels = [label_set(v) for v in chunk]  # cheap; not kept in memory
                 for fi, render in enumerate(renders):
                     if parts & render.depends:
-                        text = render.text(chunk, labels, now, stale).encode()
+                        fn = up_text if render is up_render else render.text
+                        text = fn(chunk, labels, now, stale).encode()
                         self._blocks[fi][ci] = _block(comp, text) if text else None
                         self._runs[fi][ci // RUN] = None
                         rendered += 1

@@ -66,6 +66,9 @@ _T = TypeVar("_T")
 #: Every value of the ``reason`` label of ``pantau_collector_reports_rejected_total``.
 REJECT_REASONS: Final[tuple[str, ...]] = (*(r.value for r in wire.Reason), *FLEET_REJECT_REASONS)
 _MAX_SESSIONS: Final = 4
+#: The retained replay after a (re)connect is over when no retained message arrived for this long
+#: after the subscriptions were acknowledged; until then the collector is still blind.
+REPLAY_QUIET_S: Final = 1.0
 #: Open holes kept per station; a larger gap is counted as lost at once beyond this many.
 MAX_HOLES: Final = 256
 #: At most this many probe targets and disk mounts per station are kept (bounded series).
@@ -241,16 +244,33 @@ class Snapshot(NamedTuple):
     seq_gaps_total: int
     mqtt_connected: bool
     stale_after_intervals: float
+    #: The collector cannot see the stations: disconnected from the broker, or connected but
+    #: still receiving the retained replay (see :meth:`Fleet.snapshot`).
+    blind: bool = False
+    #: The clock for staleness: ``now``, or while blind the moment it began (frozen).
+    status_now: float = 0.0
+    #: Silence counts only from here (when the collector could last see again).
+    heard_from: float = 0.0
+
+    def status(self, view: StationView) -> StationStatus:
+        """The station's status in this snapshot (blindness taken into account)."""
+        return station_status(view, self.status_now, self.stale_after_intervals, self.heard_from)
 
 
-def station_status(view: StationView, now: float, stale_after_intervals: float) -> StationStatus:
-    """The station's status at ``now`` (collector clock)."""
+def station_status(
+    view: StationView, now: float, stale_after_intervals: float, heard_from: float = 0.0
+) -> StationStatus:
+    """The station's status at ``now`` (collector clock).
+
+    A station is stale only after silence while the collector was listening: silence counts
+    from ``heard_from`` (when the collector could see again after being blind) at the earliest.
+    """
     report = view.report
     if report is None:
         return "never_reported"
     if view.online is False:
         return "offline"
-    if now - view.last_seen > stale_after_intervals * report.liveness_s:
+    if now - max(view.last_seen, heard_from) > stale_after_intervals * report.liveness_s:
         return "stale"
     return "up"
 
@@ -262,9 +282,12 @@ def clock_skew(view: StationView) -> float | None:
     return view.report.ts - view.state_rx
 
 
-def problems(view: StationView, now: float, stale_after_intervals: float) -> list[str]:
+def problems(
+    view: StationView, now: float, stale_after_intervals: float, status: StationStatus | None = None
+) -> list[str]:
     """Short English descriptions of what is wrong with the station (empty: ready)."""
-    status = station_status(view, now, stale_after_intervals)
+    if status is None:
+        status = station_status(view, now, stale_after_intervals)
     out: list[str] = []
     if status == "never_reported":
         out.append("never reported")
@@ -395,6 +418,14 @@ class Fleet:
         self._reasons: dict[str, str] = {"ok": "ok"}
         #: Grows whenever an event is counted (a checkpoint of the counts is due when it moved).
         self.events_version = 0
+        # Blindness (collector clock): since when the collector cannot see (None: it can; the
+        # MQTT adapter marks a new fleet blind until its first connection has replayed), when
+        # the subscriptions were acknowledged, when the last retained (replayed) message
+        # arrived, and from when silence counts.
+        self._blind_since: float | None = None
+        self._subscribed_at: float | None = None
+        self._last_replay_rx = 0.0
+        self._heard_from = 0.0
 
     def _probe_reason(self, reason: str) -> str:
         """A bounded, label-safe version of a probe's reason (see :data:`MAX_PROBE_REASONS`)."""
@@ -423,6 +454,8 @@ class Fleet:
             return reason
         with self._lock:
             self.received_total += 1
+            if retained:
+                self._last_replay_rx = now
             reason = self._apply(parsed, message, now, retained)
             if reason:
                 self.rejected[reason] += 1
@@ -434,8 +467,37 @@ class Fleet:
             self.received_total += 1
             self.rejected[reason if reason in self.rejected else INTERNAL_ERROR] += 1
 
-    def set_connected(self, connected: bool) -> None:
-        self.mqtt_connected = connected
+    def set_connected(self, connected: bool, now: float | None = None) -> None:
+        """The MQTT connection is up or down. Down (or up but not yet subscribed and replayed)
+        makes the collector blind from ``now`` (see :meth:`snapshot`)."""
+        with self._lock:
+            if now is not None:
+                self._settle(now)
+            self.mqtt_connected = connected
+            self._subscribed_at = None
+            if now is not None and self._blind_since is None:
+                self._blind_since = now
+
+    def set_subscribed(self, now: float) -> None:
+        """The broker acknowledged the subscriptions: the retained replay starts now."""
+        with self._lock:
+            self._subscribed_at = self._last_replay_rx = now
+
+    def _settle(self, now: float) -> None:
+        """End the blind period if the replay is over (quiet for :data:`REPLAY_QUIET_S`)."""
+        if self._blind_since is None or not self.mqtt_connected or self._subscribed_at is None:
+            return
+        if now - self._last_replay_rx >= REPLAY_QUIET_S:
+            self._heard_from = self._last_replay_rx
+            self._blind_since = None
+
+    def vision(self, now: float) -> tuple[bool, float, float]:
+        """``(blind, status_now, heard_from)`` at ``now`` (see :class:`Snapshot`)."""
+        with self._lock:
+            self._settle(now)
+            blind = self._blind_since is not None
+            status_now = self._blind_since if self._blind_since is not None else now
+            return blind, min(status_now, now), self._heard_from
 
     def apply(
         self, topic: wire.Topic, message: wire.Message, now: float, *, retained: bool = False
@@ -766,6 +828,9 @@ class Fleet:
                     self.seq_gaps_total += lost
                     track.view = track.view._replace(seq_gaps=track.view.seq_gaps + lost)
             views = [track.view for track in self._tracks.values()]
+            self._settle(now)
+            blind = self._blind_since is not None
+            status_now = now if self._blind_since is None else min(self._blind_since, now)
             return Snapshot(
                 now=now,
                 stations=views,
@@ -774,6 +839,9 @@ class Fleet:
                 seq_gaps_total=self.seq_gaps_total,
                 mqtt_connected=self.mqtt_connected,
                 stale_after_intervals=self.stale_after_intervals,
+                blind=blind,
+                status_now=status_now,
+                heard_from=self._heard_from,
             )
 
     def __len__(self) -> int:
@@ -799,10 +867,12 @@ def summarize(snapshot: Snapshot) -> Summary:
     ready = 0
     inventory = 0
     for view in snapshot.stations:
-        status = station_status(view, snapshot.now, snapshot.stale_after_intervals)
+        status = snapshot.status(view)
         counts[status] += 1
         inventory += view.inventory
-        if status == "up" and not problems(view, snapshot.now, snapshot.stale_after_intervals):
+        if status == "up" and not problems(
+            view, snapshot.now, snapshot.stale_after_intervals, status
+        ):
             ready += 1
     total = len(snapshot.stations)
     return Summary(

@@ -69,6 +69,7 @@ from pantau.collector.fleet import (
     station_status,
     summarize,
 )
+from pantau.contract.vocabulary import StationStatus
 
 log = logging.getLogger(__name__)
 
@@ -242,9 +243,12 @@ class _AuthLimiter:
         return max(1, int(missing * self.interval + 0.999))
 
 
-def station_json(view: StationView, now: float, stale: float) -> dict[str, Any]:
-    """One station for ``/api/stations``."""
-    status = station_status(view, now, stale)
+def station_json(
+    view: StationView, now: float, stale: float, status: StationStatus | None = None
+) -> dict[str, Any]:
+    """One station for ``/api/stations`` (``status``: the snapshot's, blindness included)."""
+    if status is None:
+        status = station_status(view, now, stale)
     report = view.report
     return {
         "station": view.station,
@@ -275,7 +279,7 @@ def station_json(view: StationView, now: float, stale: float) -> dict[str, Any]:
             {"target": t, "up": up, "duration_s": d, "reason": why}
             for t, up, d, why in (report.probes if report else ())
         ],
-        "problems": problems(view, now, stale),
+        "problems": problems(view, now, stale, status),
         "events": dict(view.events),
         "seq_gaps": view.seq_gaps,
     }
@@ -291,14 +295,15 @@ def stations_json(
         for v in snapshot.stations
         if (not kabkota or v.kabkota == kabkota)
         and (not station or v.station == station)
-        and (not problems_only or problems(v, now, stale))
+        and (not problems_only or problems(v, now, stale, snapshot.status(v)))
     ]
     return msgspec.json.encode(
         {
             "generated_at": now,
             "summary": summarize(snapshot._replace(stations=views))._asdict(),
             "mqtt_connected": snapshot.mqtt_connected,
-            "stations": [station_json(v, now, stale) for v in views],
+            "collector_blind": snapshot.blind,
+            "stations": [station_json(v, now, stale, snapshot.status(v)) for v in views],
         }
     )
 

@@ -188,6 +188,7 @@ class MqttIngest:
         """Connect in the background (retrying with backoff until :meth:`stop`)."""
         if self.checkpointer is not None:
             self.checkpointer.start()
+        self.fleet.set_connected(False, self.clock())  # blind until connected and replayed
         if self.cfg.protocol == "5":
             # clean_start False on every connect, the first one included (paho's default cleans
             # the first): the session the previous process left is resumed.
@@ -252,7 +253,7 @@ class MqttIngest:
             if result != paho.MQTT_ERR_SUCCESS:
                 log.warning("MQTT subscribe could not be sent: %s", paho.error_string(result))
                 return
-            self.fleet.set_connected(True)
+            self.fleet.set_connected(True, self.clock())  # still blind until the replay is over
             log.info(
                 "MQTT connected to %s:%d, subscribing to %s",
                 client.host,
@@ -282,16 +283,23 @@ class MqttIngest:
 
     def _on_subscribe(self, _c: Any, _u: Any, _mid: int, reasons: list[Any], _p: Any) -> None:
         try:
+            granted = 0
             for topic, rc in zip(self.cfg.topics, reasons, strict=False):
                 if rc.is_failure:
                     self.subscribe_failures += 1
                     log.error("MQTT subscription to %s refused by the broker: %s", topic, rc)
+                else:
+                    granted += 1
+            if granted:
+                # The broker now replays the retained states; the fleet ends its blind period
+                # once they have stopped coming.
+                self.fleet.set_subscribed(self.clock())
         except Exception:
             log.exception("MQTT on_subscribe failed")
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         try:
-            self.fleet.set_connected(False)
+            self.fleet.set_connected(False, self.clock())
             if self.checkpointer is not None:
                 self.checkpointer.new_connection()
             # Only a session that was up is news; after a refused CONNACK paho calls this too,

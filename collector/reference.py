@@ -21,7 +21,6 @@ from pantau.collector.fleet import (
     clock_skew,
     last_report,
     problem_reason,
-    station_status,
 )
 from pantau.contract import metrics
 from pantau.contract.metrics import Family
@@ -47,7 +46,7 @@ class FleetCollector(Collector):
         fam = {f.name: _family(f) for f in metrics.STATION_FAMILIES}
         for view in snap.stations:
             base = [view.station, view.provinsi, view.kabkota, view.kecamatan]
-            status = station_status(view, snap.now, snap.stale_after_intervals)
+            status = snap.status(view)
             fam["pantau_station_up"].add_metric(base, 1 if status == "up" else 0)
             report = view.report
             inv = "yes" if view.inventory else "no"
@@ -97,9 +96,10 @@ def _collector_families(snap: Snapshot) -> Iterator[Metric]:
         rejected.add_metric([reason], snap.rejected.get(reason, 0))
     yield rejected
     yield _family(metrics.COLLECTOR_MQTT, value=1 if snap.mqtt_connected else 0)
+    yield _family(metrics.COLLECTOR_BLIND, value=1 if snap.blind else 0)
     counts = dict.fromkeys(STATION_STATUSES, 0)
     for view in snap.stations:
-        counts[station_status(view, snap.now, snap.stale_after_intervals)] += 1
+        counts[snap.status(view)] += 1
     by_state = _family(metrics.COLLECTOR_STATIONS)
     for state in STATION_STATUSES:
         by_state.add_metric([state], counts[state])

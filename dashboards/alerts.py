@@ -196,6 +196,15 @@ _PED = ("3310-pedan-01", "Pedan")
 
 # --------------------------------------------------------------------------- the alerts
 
+#: The alert that fires while a collector cannot see (disconnected from the broker, or replaying).
+BLIND_ALERT: Final = "PantauCollectorBlind"
+#: While one of these fires, station alerts (``component="station"``) are held back by
+#: Alertmanager's ``inhibit_rules`` (:func:`pantau.dashboards.routing.inhibit_rules`).
+BLINDING_ALERTS: Final = (BLIND_ALERT, "PantauCollectorDown")
+#: The labels of a collector's own series, by which a blind collector's station series are left
+#: out of every station alert (:func:`_replicas`), in the Prometheus and the Grafana rules alike.
+INHIBIT_EQUAL: Final = ("job", "instance")
+
 
 def _replicas(how: Literal["max", "min"], query: str, *labels: str) -> str:
     """``query`` aggregated over collector replicas: one series per station (and ``labels``).
@@ -205,8 +214,13 @@ def _replicas(how: Literal["max", "min"], query: str, *labels: str) -> str:
     that is *least* alarming (``max`` where a low value alarms, ``min`` where a high one does):
     a station is reported only when every live replica agrees, so a replica that is behind (just
     restarted, rebuilding from retained messages) or dead never pages a station on its own.
+
+    The series of a replica that is blind (``pantau_collector_blind``: disconnected from the
+    broker, or replaying) are left out before aggregating: a collector that cannot see never
+    decides a station's fate; the replicas that can see still do.
     """
-    return f"{how} by ({', '.join((*m.STATION_LABELS, *labels))}) ({query})"
+    seeing = f"({query}) unless on({', '.join(INHIBIT_EQUAL)}) ({m.COLLECTOR_BLIND} == 1)"
+    return f"{how} by ({', '.join((*m.STATION_LABELS, *labels))}) ({seeing})"
 
 
 StationHours = {"component": "station", "hours": "office"}
@@ -647,36 +661,40 @@ def _collector_down() -> Alert:
     )
 
 
-def _broker_unreachable() -> Alert:
+def _collector_blind() -> Alert:
     inst = {"job": m.COLLECTOR_JOB, "instance": "collector-1:9108"}
-    series = f'{m.COLLECTOR_MQTT}{{job="{m.COLLECTOR_JOB}",instance="collector-1:9108"}}'
+    series = f'{m.COLLECTOR_BLIND}{{job="{m.COLLECTOR_JOB}",instance="collector-1:9108"}}'
     return Alert(
-        name="PantauBrokerUnreachable",
+        name=BLIND_ALERT,
         group="collector",
-        query=m.COLLECTOR_MQTT,
-        op="<",
-        threshold=1,
+        query=m.COLLECTOR_BLIND,
+        op=">",
+        threshold=0,
         for_="2m",
         severity="critical",
         labels=CollectorAlways,
         dashboard_uid="pantau-collector",
         panel="MQTT terhubung / MQTT connected",
-        summary_id="Collector pantau {instance} terputus dari broker MQTT",
+        summary_id="Collector pantau {instance} buta: status stasiun tidak terlihat",
         description_id=(
-            "Collector pantau {instance} tidak terhubung ke broker MQTT selama lebih dari 2 "
-            "menit. Laporan stasiun tidak diterima; periksa broker (mosquitto/EMQX)."
+            "Collector pantau {instance} tidak bisa melihat stasiun selama lebih dari 2 menit: "
+            "terputus dari broker MQTT (atau masih memutar ulang status tersimpan). Ini satu "
+            "gangguan, bukan seluruh stasiun mati: peringatan per stasiun ditahan selama itu. "
+            "Periksa broker (mosquitto/EMQX) dan jaringan ke collector."
         ),
-        summary_en="pantau collector {instance} is disconnected from the MQTT broker",
+        summary_en="pantau collector {instance} is blind: station status cannot be seen",
         description_en=(
-            "The pantau collector {instance} has not been connected to the MQTT broker for more "
-            "than 2 minutes. Station reports are not received; check the broker (mosquitto/EMQX)."
+            "The pantau collector {instance} has not been able to see the stations for more "
+            "than 2 minutes: it is disconnected from the MQTT broker (or still replaying retained "
+            "state). This is one fault, not the whole fleet down: station alerts are held back "
+            "meanwhile. Check the broker (mosquitto/EMQX) and the network to the collector."
         ),
         case=Case(
             series=(
-                (series, "1x5 0x10 1x10"),
-                (series.replace("collector-1", "collector-2"), "1x25"),
+                (series, "0x5 1x10 0x10"),
+                (series.replace("collector-1", "collector-2"), "0x25"),
             ),
-            checks=(("3m", ()), ("6m", ()), ("10m", (Expect(inst, 0),)), ("20m", ())),
+            checks=(("3m", ()), ("6m", ()), ("10m", (Expect(inst, 1),)), ("20m", ())),
         ),
     )
 
@@ -691,7 +709,7 @@ ALERT_FACTORIES: Final[tuple[Callable[[], Alert], ...]] = (
     _disk_almost_full,
     _clock_skew,
     _collector_down,
-    _broker_unreachable,
+    _collector_blind,
 )
 
 

@@ -11,6 +11,12 @@ Routing keys are the static labels of :mod:`pantau.dashboards.alerts`:
 
 Every alert also goes to the webhook (e.g. a ticketing system), unmuted.
 
+A collector that cannot see never decides a station's fate: every station alert's query leaves
+out the series of a blind collector (:func:`pantau.dashboards.alerts._replicas`), in the
+Prometheus and the Grafana rules alike (Grafana has no inhibition). On top, while a collector is
+blind (``PantauCollectorBlind``) or down (``PantauCollectorDown``), Alertmanager inhibits the
+station alerts (:func:`inhibit_rules`): one fault, one notification, not a page per station.
+
 Secrets never appear here: Grafana interpolates ``$VAR`` from its environment in provisioning
 files. Alertmanager 0.25 does not, so its file carries ``$VAR`` placeholders for the Telegram
 token to be substituted at deploy time (or switch to ``bot_token_file`` on Alertmanager >= 0.26)
@@ -21,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Final
+
+from pantau.dashboards.alerts import BLINDING_ALERTS
 
 
 @dataclass(frozen=True)
@@ -192,9 +200,27 @@ def grafana_mute_timings() -> dict[str, Any]:
 # --------------------------------------------------------------------------- Alertmanager
 
 
+def inhibit_rules() -> list[dict[str, Any]]:
+    """Alertmanager ``inhibit_rules``: a blind or down collector holds back station alerts.
+
+    Fleet-wide (no ``equal``): station alerts are aggregated over collector replicas and carry no
+    ``instance`` to match a collector by. Precise per collector is the query gate; this is the
+    guarantee of one page for one fault. With several collectors (shards, replicas), one blind
+    collector thus also holds back the others' station alerts until it sees again (its own alert
+    pages meanwhile); drop this rule there if that matters more.
+    """
+    return [
+        {
+            "source_matchers": [f'alertname=~"{"|".join(BLINDING_ALERTS)}"'],
+            "target_matchers": ['component="station"'],
+        }
+    ]
+
+
 def alertmanager_config() -> dict[str, Any]:
     return {
         "route": _route_tree("alertmanager"),
+        "inhibit_rules": inhibit_rules(),
         "receivers": [
             {
                 "name": RECEIVER_IT,

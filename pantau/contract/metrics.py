@@ -189,6 +189,14 @@ COLLECTOR_MQTT: Final = _family(
     per_station=False,
     per="collector",
 )
+COLLECTOR_BLIND: Final = _family(
+    "pantau_collector_blind",
+    "gauge",
+    "1 while the collector cannot see the stations (disconnected from the broker, or replaying "
+    "retained state after connecting); station staleness is suspended meanwhile.",
+    per_station=False,
+    per="collector",
+)
 COLLECTOR_STATIONS: Final = _family(
     "pantau_collector_stations",
     "gauge",

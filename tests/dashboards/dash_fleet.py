@@ -241,6 +241,10 @@ def exposition(
         [({"reason": r}, float(scrape if r in REJECTING else 0)) for r in REJECT_REASONS],
     )
     family("pantau_collector_mqtt_connected", "gauge", "MQTT connected.", [({}, mqtt_connected)])
+    # Not blind although "disconnected": a blind collector's station series are left out of every
+    # station alert, which this stand-in exists to exercise (test_dashboards_blind.py makes a
+    # real collector blind).
+    family("pantau_collector_blind", "gauge", "Collector blind.", [({}, 0)])
     states = state_counts(stations)
     family(
         "pantau_collector_stations",
