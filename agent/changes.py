@@ -18,8 +18,8 @@ from pantau.contract import wire
 from pantau.contract.vocabulary import UNKNOWN_PRESENCE
 from pantau.contract.wire import EventKind
 
-#: A boot time that moves by less than this is clock adjustment, not a reboot (Windows derives
-#: boot time from the wall clock minus uptime).
+#: Only without a boot id on either side: a boot time that moves by less than this is clock
+#: adjustment, not a reboot (boot time is the wall clock minus uptime).
 REBOOT_TOLERANCE_S: Final = 120.0
 
 
@@ -27,7 +27,10 @@ class Baseline(msgspec.Struct, frozen=True):
     peripherals: dict[str, bool] = {}
     probes: dict[str, bool] = {}
     checks: dict[str, bool] = {}
+    #: Boot time as first seen in the current boot (kept while the boot id stays the same).
     boot_ts: float | None = None
+    #: The boot id of the current boot ("" unknown: baselines of older agents, no boot id).
+    boot_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,8 @@ class Snapshot:
     #: Per absent device class, the missing rules or the devices whose driver failed (the
     #: event detail).
     missing: dict[str, str] = field(default_factory=dict)
+    #: The host's boot id ("" unknown).
+    boot_id: str = ""
 
 
 def _flips(
@@ -89,13 +94,28 @@ def advance(before: Baseline, now: Snapshot) -> tuple[Baseline, list[Change]]:
     for name, ok in flipped:
         kind = EventKind.CHECK_RECOVERED if ok else EventKind.CHECK_FAILED
         changes.append(Change(kind, name, why[name]))
-    boot_ts = before.boot_ts
+    boot_ts, boot_id = before.boot_ts, before.boot_id
     if now.host is not None:
-        if boot_ts is not None and abs(now.host.boot_ts - boot_ts) > REBOOT_TOLERANCE_S:
-            detail = f"boot time {boot_ts:.0f} -> {now.host.boot_ts:.0f}"
+        rebooted = _rebooted(before, now.host.boot_ts, now.boot_id)
+        if rebooted:
+            detail = f"boot time {boot_ts or 0:.0f} -> {now.host.boot_ts:.0f}"
             changes.append(Change(EventKind.REBOOT, "", detail))
-        boot_ts = now.host.boot_ts
-    return Baseline(peripherals, probes, checks, boot_ts), changes
+        if rebooted or boot_ts is None or not (now.boot_id and now.boot_id == before.boot_id):
+            # A new boot (or no boot id to tell): take the boot time as read now. In the same
+            # boot keep the first one, whatever the wall clock did since.
+            boot_ts = now.host.boot_ts
+        boot_id = now.boot_id or boot_id
+    return Baseline(peripherals, probes, checks, boot_ts, boot_id), changes
+
+
+def _rebooted(before: Baseline, boot_ts: float, boot_id: str) -> bool:
+    """A reboot since ``before``: by the boot id when both sides have one (a clock step leaves it
+    alone), else by a boot time moved by more than :data:`REBOOT_TOLERANCE_S`."""
+    if before.boot_ts is None:
+        return False  # first sight
+    if boot_id and before.boot_id:
+        return boot_id != before.boot_id
+    return abs(boot_ts - before.boot_ts) > REBOOT_TOLERANCE_S
 
 
 def significant(state: wire.State) -> tuple[object, ...]:

@@ -107,13 +107,15 @@ def merge(findings: dict[str, Findings]) -> Findings:
     peripherals: list[wire.Peripheral] = []
     probes: list[wire.Probe] = []
     host = None
+    boot_id = ""
     missing: dict[str, str] = {}
     for f in findings.values():
         peripherals += f.peripherals
         probes += f.probes
         host = f.host or host
+        boot_id = f.boot_id or boot_id
         missing.update(f.missing)
-    return Findings(tuple(peripherals), tuple(probes), host, missing=missing)
+    return Findings(tuple(peripherals), tuple(probes), host, missing=missing, boot_id=boot_id)
 
 
 class Agent:
@@ -292,6 +294,7 @@ class Agent:
             checks=tuple(o.to_wire() for o in outcomes),
             host=ran.host,
             missing=dict(ran.missing),
+            boot_id=ran.boot_id,
         )
         before = self._baseline
         self._baseline, changes = advance(before, snapshot)
@@ -313,6 +316,12 @@ class Agent:
 
     def _build_state(self) -> wire.State:
         merged = merge(self._findings)
+        host = merged.host
+        pinned = self._baseline.boot_ts
+        if host is not None and pinned is not None and host.boot_ts != pinned:
+            # The boot time as first seen in this boot: a clock step must not move it
+            # (pantau.agent.changes.advance keeps it while the boot id stays).
+            host = msgspec.structs.replace(host, boot_ts=pinned)
         order = [n for n in self.checks if n in self._outcomes]
         return wire.State(
             station=self.cfg.station.id,
@@ -328,7 +337,7 @@ class Agent:
             heartbeat_s=self.cfg.intervals.heartbeat_s,
             peripherals=merged.peripherals,
             probes=merged.probes,
-            host=merged.host,
+            host=host,
             checks=tuple(self._outcomes[n].to_wire() for n in order),
             spool=self.spool_stats(),
         )

@@ -303,3 +303,41 @@ if sys.platform == "win32":  # type-checked with mypy --platform win32; never ru
                     continue
                 out.append(DevNode(instance_id, status.value, problem.value))
             return out
+
+
+# --------------------------------------------------------------------------- boot identity
+
+#: Windows raises this REG_DWORD by one at every boot (it lives with the prefetcher's settings).
+#: Unlike the boot time (wall clock minus uptime), a clock step leaves it alone.
+BOOT_ID_KEY: Final = (
+    r"SYSTEM\CurrentControlSet\Control\Session Manager\Memory Management\PrefetchParameters"
+)
+BOOT_ID_VALUE: Final = "BootId"
+#: winreg.REG_DWORD (the constant is only importable on Windows).
+REG_DWORD: Final = 4
+
+
+def parse_boot_id(value: object, value_type: int) -> str:
+    """A boot id from ``winreg.QueryValueEx``'s ``(value, type)``, or "" (pure).
+
+    Only a REG_DWORD, i.e. an integer in [0, 2**32), is accepted; 0 means the counter is not
+    kept (then reboots are told by the boot time, as without a boot id).
+    """
+    if value_type != REG_DWORD or isinstance(value, bool) or not isinstance(value, int):
+        return ""
+    if not 0 < value < 2**32:
+        return ""
+    return f"windows-bootid-{value}"
+
+
+def read_boot_id(registry: Any = None) -> str:
+    """This boot's id from the registry (``registry``: the ``winreg`` module, or a stand-in in
+    tests); "" when the key or value is missing or unreadable."""
+    if registry is None:
+        import winreg as registry
+    try:
+        with registry.OpenKey(registry.HKEY_LOCAL_MACHINE, BOOT_ID_KEY) as key:
+            value, value_type = registry.QueryValueEx(key, BOOT_ID_VALUE)
+    except OSError:
+        return ""
+    return parse_boot_id(value, value_type)

@@ -46,6 +46,8 @@ class Findings:
     host: wire.Host | None = None
     problem: str = ""
     missing: Mapping[str, str] = field(default_factory=dict)
+    #: The host check's boot identity (:attr:`pantau.agent.checks.host.HostSample.boot_id`).
+    boot_id: str = ""
 
 
 class Check(Protocol):

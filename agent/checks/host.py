@@ -18,6 +18,7 @@ Two real readers, chosen by :func:`default_host_reader`:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import time
@@ -51,6 +52,10 @@ class HostSample:
     mem_total_bytes: int
     boot_ts: float
     disks: tuple[DiskSample, ...] = ()
+    #: Changes at every boot and only then (Linux: the kernel's random boot id; Windows: the
+    #: boot counter); "" where the system offers none. Reboots are decided by it, not by
+    #: ``boot_ts``, which is wall clock minus uptime and moves whenever the clock is stepped.
+    boot_id: str = ""
 
 
 class HostReader(Protocol):
@@ -125,6 +130,15 @@ def parse_btime(stat: str) -> float:
     raise ValueError("/proc/stat has no btime line")
 
 
+_BOOT_ID_RE: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def parse_boot_id(text: str) -> str:
+    """Linux's ``/proc/sys/kernel/random/boot_id`` (a UUID, new at every boot), or "" (pure)."""
+    value = text.strip().lower()
+    return value if _BOOT_ID_RE.match(value) else ""
+
+
 def disk_sample(mount: str) -> DiskSample:
     """Free (for unprivileged users) and total bytes of ``mount`` (statvfs, as psutil)."""
     try:  # statvfs on POSIX: free = f_bavail * f_frsize, total = f_blocks * f_frsize
@@ -164,7 +178,14 @@ class ProcReader:
             mem_total_bytes=total,
             boot_ts=parse_btime(stat),
             disks=tuple(disk_sample(mount) for mount in disks),
+            boot_id=self._boot_id(),
         )
+
+    def _boot_id(self) -> str:
+        try:
+            return parse_boot_id(self._read("sys/kernel/random/boot_id"))
+        except (OSError, ValueError):
+            return ""
 
 
 def default_host_reader() -> HostReader:
@@ -207,7 +228,16 @@ class PsutilReader:
             mem_total_bytes=mem.total,
             boot_ts=ps.boot_time(),
             disks=tuple(out),
+            boot_id=self._boot_id(),
         )
+
+    @staticmethod
+    def _boot_id() -> str:
+        if sys.platform == "win32":
+            from pantau.agent.windows import read_boot_id
+
+            return read_boot_id()
+        return ""
 
 
 class HostCheck:
@@ -229,8 +259,9 @@ class HostCheck:
         self.interval_s = interval_s
 
     def run(self) -> Findings:
-        host, problem = to_host(self.reader.sample(self.disks), self.agent_start_ts)
-        return Findings(host=host, problem=problem)
+        sample = self.reader.sample(self.disks)
+        host, problem = to_host(sample, self.agent_start_ts)
+        return Findings(host=host, problem=problem, boot_id=sample.boot_id)
 
     def failed(self, exc: Exception | None) -> Findings:  # noqa: ARG002 - protocol signature
         return Findings()
