@@ -174,6 +174,7 @@ class _Server(ThreadingHTTPServer):
         connections: _Connections,
     ) -> None:
         self.connections = connections
+        self._next_accept_warning = 0.0
         super().__init__(address, handler)
 
     def get_request(self) -> tuple[Any, Any]:
@@ -182,7 +183,10 @@ class _Server(ThreadingHTTPServer):
         except OSError as exc:
             if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                 # The listening socket stays readable: retrying at once would spin a CPU.
-                log.warning("HTTP accept failed (%s); pausing accepts for 0.1 s", exc.strerror)
+                now = time.monotonic()
+                if now >= self._next_accept_warning:  # once a minute while it lasts
+                    self._next_accept_warning = now + 60.0
+                    log.warning("HTTP accept failed (%s); pausing accepts briefly", exc.strerror)
                 time.sleep(0.1)
             raise
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import http.client
 import os
 import re
@@ -22,6 +23,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _shipped import BIN, http_get
@@ -312,3 +314,39 @@ def test_over_https_idle_sockets_without_a_handshake_are_cut_and_scrapes_answer(
         for sock in held:
             sock.close()
         c.stop()
+
+
+def test_accept_without_descriptors_pauses_instead_of_spinning(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EMFILE from accept() (a real errno, raised by a stand-in listening socket: exhausting this
+    process's descriptors would break the test run itself): each failure pauses the accept loop,
+    and the warning is logged once, not per attempt."""
+    from http.server import BaseHTTPRequestHandler
+    from types import SimpleNamespace
+
+    from pantau.collector import http as chttp
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(
+        chttp, "time", SimpleNamespace(sleep=sleeps.append, monotonic=time.monotonic)
+    )
+    server = chttp._Server(("127.0.0.1", 0), BaseHTTPRequestHandler, chttp._Connections(8, 1.0))
+
+    class Exhausted:
+        def accept(self) -> tuple[Any, Any]:
+            raise OSError(errno.EMFILE, "Too many open files")
+
+    real = server.socket
+    server.socket = Exhausted()  # type: ignore[assignment]
+    try:
+        with caplog.at_level("WARNING", logger="pantau.collector.http"):
+            for _ in range(3):
+                server._handle_request_noblock()
+    finally:
+        server.socket = real
+        server.server_close()
+    assert sleeps == [0.1, 0.1, 0.1]
+    assert [r.getMessage() for r in caplog.records if "accept failed" in r.getMessage()] == [
+        "HTTP accept failed (Too many open files); pausing accepts briefly"
+    ]
