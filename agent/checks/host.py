@@ -64,16 +64,32 @@ class HostReader(Protocol):
     def sample(self, disks: Sequence[str]) -> HostSample: ...
 
 
+def _bytes(value: int) -> int:
+    return min(wire.EXACT_INT_MAX, max(0, value))
+
+
+def _timestamp(value: float) -> float:
+    return min(wire.TIMESTAMP_MAX, max(0.0, value))
+
+
 def to_host(sample: HostSample, agent_start_ts: float) -> tuple[wire.Host, str]:
-    """Wire host health and a problem sentence ("" when every configured disk was read)."""
+    """Wire host health and a problem sentence ("" when every configured disk was read).
+
+    Numbers are clamped to the wire contract's bounds: a PC whose clock stands at 1970 computes a
+    boot time before the epoch, and one number out of bounds would have the whole state rejected.
+    """
     host = wire.Host(
         cpu_ratio=min(1.0, max(0.0, sample.cpu_ratio)),
-        mem_available_bytes=max(0, sample.mem_available_bytes),
-        mem_total_bytes=max(0, sample.mem_total_bytes),
-        boot_ts=sample.boot_ts,
-        agent_start_ts=agent_start_ts,
+        mem_available_bytes=_bytes(sample.mem_available_bytes),
+        mem_total_bytes=_bytes(sample.mem_total_bytes),
+        boot_ts=_timestamp(sample.boot_ts),
+        agent_start_ts=_timestamp(agent_start_ts),
         disks=tuple(
-            wire.Disk(mount=d.mount[:128], free_bytes=d.free_bytes, size_bytes=d.size_bytes)
+            wire.Disk(
+                mount=d.mount[:128],
+                free_bytes=_bytes(d.free_bytes),
+                size_bytes=_bytes(d.size_bytes),
+            )
             for d in sample.disks
             if not d.error
         ),

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from pantau.agent.checks.host import (
+    DiskSample,
+    HostSample,
     ProcReader,
     PsutilReader,
     cpu_ratio,
@@ -22,6 +24,7 @@ from pantau.agent.checks.host import (
     parse_meminfo,
     to_host,
 )
+from pantau.contract import wire
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -96,6 +99,24 @@ def test_proc_reader_on_a_given_proc_directory(tmp_path: Path) -> None:
     host, problem = to_host(sample, agent_start_ts=1764370100.0)
     assert [d.mount for d in host.disks] == ["/"]
     assert problem == f"disk {tmp_path / 'no-such-mount'}: No such file or directory"
+
+
+def test_host_numbers_are_clamped_to_the_wire_bounds() -> None:
+    """A PC whose clock stands at 1970 (dead clock battery) computes a boot time before the
+    epoch; the state must still be accepted, so the number is clamped, never sent out of bounds."""
+    sample = HostSample(
+        cpu_ratio=1.5,
+        mem_available_bytes=-1,
+        mem_total_bytes=2**60,
+        boot_ts=-3600.0,
+        disks=(DiskSample("/", free_bytes=-5, size_bytes=2**54),),
+    )
+    host, _ = to_host(sample, agent_start_ts=1e13)
+    assert (host.cpu_ratio, host.mem_available_bytes, host.boot_ts) == (1.0, 0, 0.0)
+    assert host.mem_total_bytes == host.disks[0].size_bytes == wire.EXACT_INT_MAX
+    assert host.agent_start_ts == wire.TIMESTAMP_MAX
+    state = wire.State(station="s", agent_version="v", session="s", seq=1, ts=1.0, host=host)
+    wire.decode("pantau/v1/33/3310/s/state", wire.encode(state))  # accepted
 
 
 def test_proc_reader_agrees_with_psutil_on_this_host() -> None:
