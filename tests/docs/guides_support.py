@@ -460,6 +460,9 @@ def board_text() -> str:
     )
     assert fleet.ingest(topic(ids["ceper"], "status"), will, now) == ""
     page = render_board(fleet.snapshot(now), refresh_s=0)
+    fleet.set_connected(False, now)  # the broker is lost: the collector is blind
+    page += render_board(fleet.snapshot(now + 60), refresh_s=0)
+    page = re.sub(r"<style>.*?</style>", "", page, flags=re.S)
     text = re.sub(r"<[^>]+>", "\n", page)
     return "\n".join(html.unescape(x).strip() for x in text.splitlines() if x.strip())
 
