@@ -183,32 +183,35 @@ def _unique(items: tuple[_T, ...], key: Callable[[_T], str]) -> tuple[_T, ...]:
 
 def _report(msg: wire.State, reason_of: Callable[[str], str], old: Report | None) -> Report:
     """The parts of ``msg`` to keep. Parts equal to those of the ``old`` report are shared with
-    it (the usual case: only timestamps and load change), which keeps memory churn low and lets
-    the renderer tell what changed by identity."""
+    it (the usual case: only timestamps and load change), which keeps memory churn low, lets the
+    renderer tell what changed by identity, and skips de-duplicating and interning them again
+    (the hot path of ingest)."""
     intern = sys.intern
     host = msg.host
-    disks: tuple[tuple[str, int, int], ...] = ()
-    if host is not None and host.disks:
-        disks = tuple(
-            [
-                (intern(d.mount), d.free_bytes, d.size_bytes)
-                for d in _unique(host.disks, lambda d: d.mount)
-            ]
-        )
-    probes = tuple(
-        [
-            (intern(p.target), p.up, p.duration_s, reason_of(p.reason))
-            for p in _unique(msg.probes, lambda p: p.target)
-        ]
+    disks = (
+        () if host is None else tuple([(d.mount, d.free_bytes, d.size_bytes) for d in host.disks])
     )
-    failed = tuple([(intern(c.name), intern(c.reason)) for c in msg.checks if not c.ok])
+    probes = tuple([(p.target, p.up, p.duration_s, p.reason) for p in msg.probes])
+    failed = tuple([(c.name, c.reason) for c in msg.checks if not c.ok])
+    agent_version, os_name = msg.agent_version, msg.os
     if old is not None:
+        # Equal to what was kept (unique, capped, reasons mapped): keep that object.
         probes = old.probes if probes == old.probes else probes
         disks = old.disks if disks == old.disks else disks
         failed = old.failed_checks if failed == old.failed_checks else failed
+        agent_version = old.agent_version if agent_version == old.agent_version else agent_version
+        os_name = old.os if os_name == old.os else os_name
+    if old is None or disks is not old.disks:
+        disks = tuple([(intern(m), f, z) for m, f, z in _unique(disks, lambda d: d[0])])
+    if old is None or probes is not old.probes:
+        probes = tuple(
+            [(intern(t), up, d, reason_of(r)) for t, up, d, r in _unique(probes, lambda p: p[0])]
+        )
+    if old is None or failed is not old.failed_checks:
+        failed = tuple([(intern(n), intern(r)) for n, r in failed])
     return Report(
-        intern(msg.agent_version),
-        intern(msg.os),
+        intern(agent_version),
+        intern(os_name),
         msg.ts,
         msg.interval_s,
         msg.heartbeat_s or msg.interval_s,
@@ -639,7 +642,7 @@ class Fleet:
             presence=presence,
             kecamatan=kecamatan,
             seq_gaps=view.seq_gaps + gap,
-            session=msg.session,
+            session=view.session if msg.session == view.session else msg.session,
         )
         return ""
 
