@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib.util
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import report_history as h
@@ -248,3 +251,48 @@ def test_public_status_page_says_where_to_record_and_nothing_more(
     # The live "now" is past the simulated history: Prometheus has no current data for it.
     assert code == 2
     assert not out.exists()
+
+
+def _guides_support() -> ModuleType:
+    """tests/docs/guides_support.py (the guides' parser), whichever test directories pytest put
+    on ``sys.path``."""
+    if "guides_support" in sys.modules:
+        return sys.modules["guides_support"]
+    spec = importlib.util.spec_from_file_location(
+        "guides_support", REPO / "tests" / "docs" / "guides_support.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["guides_support"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("guide", ["panduan-it.md", "it-guide.md"])
+def test_the_it_guides_report_command_runs(prom: Prometheus, guide: str, tmp_path: Path) -> None:
+    """The monthly-report command of the IT guides, as written (November 2026, the repository's
+    inventory and holidays), against this history: only the Prometheus URL and the output
+    directory differ."""
+    g = _guides_support()
+    [cmd] = [
+        c for c in g.commands(g.load(guide)) if c.program == "pantau" and c.args[0] == "report"
+    ]
+    args = list(cmd.args[1:])
+    args[args.index("--prometheus") + 1] = prom.url
+    args[args.index("--out") + 1] = str(tmp_path / "reports")
+    res = subprocess.run(
+        [REPO / ".venv" / "bin" / "pantau", "report", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    paths = [Path(p) for p in res.stdout.split()]
+    assert [p.suffix for p in paths] == [".html", ".pdf", ".csv"]
+    assert paths[0].name == "pantau-3310-2026-11-01.html"
+    html = paths[0].read_text()
+    assert "Kabupaten Klaten" in html
+    assert "Cawas" in html
