@@ -46,6 +46,7 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
@@ -218,11 +219,16 @@ def usb_env(devices: int) -> tuple[dict[str, str], str, Any]:
     return {**bus.env, "PYTHONPATH": str(REPO)}, f"umockdev, {devices} devices", testbed
 
 
+def agent_rows_first(rows: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    return next((r for n, r in rows if n.startswith("agent")), {})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--devices", type=int, default=10)
     parser.add_argument("--idle", type=float, default=5.0)
+    parser.add_argument("--runs", type=int, default=1, help="measure every row this many times")
     parser.add_argument(
         "--no-umockdev", action="store_true", help="enumerate the machine's own USB devices"
     )
@@ -263,8 +269,46 @@ def main() -> None:
         "probes": [{"name": "login", "kind": "tcp", "target": f"127.0.0.1:{port}"}],
     }
     unit_env = unit_environment()
+    bytecode = "compiled from source" if args.no_bytecode else "cached"
+    bytecode += ", python -OO" if args.optimize else ""
+    print(
+        f"python {sys.version.split()[0]}, {args.rounds} rounds, USB: {usb_source}, "
+        f"bytecode: {bytecode}, {args.runs} run(s); each row printed as soon as it is measured",
+        flush=True,
+    )
+    print(
+        f"{'run':>3} {'process':30} {'RSS MB':>8} {'PSS MB':>8} {'CPU ms/round':>13}"
+        f" {'RSS vs bare':>12}",
+        flush=True,
+    )
+    rss: dict[str, list[float]] = {}
     rows: list[tuple[str, dict[str, Any]]] = []
     idle_rows: list[tuple[str, dict[str, Any]]] = []
+    bare_rss = 0.0
+
+    def row(run: int, name: str, r: dict[str, Any]) -> None:
+        nonlocal bare_rss
+        bare_rss = bare_rss or r["rss_mb"]
+        rss.setdefault(name, []).append(r["rss_mb"])
+        if "cpu_ms_per_round" in r:
+            rows.append((name, r))
+            print(
+                f"{run:>3} {name:30} {r['rss_mb']:8.1f} {r.get('pss_mb', 0):8.1f} "
+                f"{r['cpu_ms_per_round']:13.3f} {r['rss_mb'] / bare_rss:11.2f}x",
+                flush=True,
+            )
+            return
+        idle_rows.append((name, r))
+        note = "" if r["connected"] else " (NOT connected)"
+        if name.startswith("pantau-agent") and not r["hotplug"]:
+            note += " (udev unavailable: polling)"
+        print(
+            f"{run:>3} {name:30} {r['rss_mb']:8.1f} {r.get('pss_mb', 0):8.1f} "
+            f"{r['cpu_ms_per_s_idle']:8.3f} ms/s {r['rss_mb'] / bare_rss:11.2f}x  "
+            f"(CPU per second idle, connected){note}",
+            flush=True,
+        )
+
     with tempfile.TemporaryDirectory() as tmp:
         if args.no_bytecode:
             env = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -272,79 +316,62 @@ def main() -> None:
         else:
             env = {**env, "PYTHONPYCACHEPREFIX": f"{tmp}/pycache"}
             env.pop("PYTHONDONTWRITEBYTECODE", None)
-        rows.append(("bare python", child(BARE, [], env)))
-        rows.append(("libraries only", child(LIBRARIES, [f"{tmp}/l.sqlite"], env)))
-        rows.append(
-            (
-                "agent (usb+host)",
-                child(AGENT, [json.dumps(base), str(args.rounds), f"{tmp}/a.sqlite"], env),
-            )
-        )
-        rows.append(
-            (
-                "agent (usb+login tcp+host)",
-                child(AGENT, [json.dumps(with_tcp), str(args.rounds), f"{tmp}/b.sqlite"], env),
-            )
-        )
-        if args.idle > 0:
-            from harness import Mosquitto, make_tls_certs
+        broker = None
+        try:
+            if args.idle > 0:
+                from harness import Mosquitto, make_tls_certs
 
-            from pantau.agent.config import convert_config, render_toml
+                certs = make_tls_certs(Path(tmp) / "tls")
+                broker = Mosquitto(Path(tmp) / "mosquitto", tls=True, certs=certs).start()
+            for run in range(1, args.runs + 1):
+                t = f"{tmp}/r{run}"
+                row(run, "bare python", child(BARE, [], env))
+                row(run, "libraries only", child(LIBRARIES, [f"{t}l.sqlite"], env))
+                a = [json.dumps(base), str(args.rounds), f"{t}a.sqlite"]
+                row(run, "agent (usb+host)", child(AGENT, a, env))
+                b = [json.dumps(with_tcp), str(args.rounds), f"{t}b.sqlite"]
+                row(run, "agent (usb+login tcp+host)", child(AGENT, b, env))
+                if broker is not None:
+                    from pantau.agent.config import convert_config, render_toml
 
-            certs = make_tls_certs(Path(tmp) / "tls")
-            broker = Mosquitto(Path(tmp) / "mosquitto", tls=True, certs=certs).start()
-            try:
-                plain = {**base, "mqtt": {"host": broker.host, "port": broker.port, "tls": False}}
-                deployed = {
-                    **with_tcp,
-                    "spool": {"path": f"{tmp}/d.sqlite"},
-                    "mqtt": {
-                        "host": broker.host,
-                        "port": broker.tls_port,
-                        "tls": True,
-                        "ca_file": str(certs.ca_cert),
-                    },
-                }
-                idle = child(
-                    IDLE, [json.dumps(plain), str(args.idle), f"{tmp}/c.sqlite", "none"], env
-                )
-                idle_rows.append(("agent run, idle", idle))
-                toml = Path(tmp) / "agent.toml"
-                toml.write_text(render_toml(convert_config(deployed, "bench")))
-                run = child(RUN, [str(toml), str(args.idle)], {**env, **unit_env})
-                idle_rows.append(("pantau-agent run, idle", run))
-            finally:
+                    plain = {
+                        **base,
+                        "mqtt": {"host": broker.host, "port": broker.port, "tls": False},
+                    }
+                    deployed = {
+                        **with_tcp,
+                        "spool": {"path": f"{t}d.sqlite"},
+                        "mqtt": {
+                            "host": broker.host,
+                            "port": broker.tls_port,
+                            "tls": True,
+                            "ca_file": str(certs.ca_cert),
+                        },
+                    }
+                    c = [json.dumps(plain), str(args.idle), f"{t}c.sqlite", "none"]
+                    row(run, "agent run, idle", child(IDLE, c, env))
+                    toml = Path(f"{t}agent.toml")
+                    toml.write_text(render_toml(convert_config(deployed, "bench")))
+                    r = child(RUN, [str(toml), str(args.idle)], {**env, **unit_env})
+                    row(run, "pantau-agent run, idle", r)
+        finally:
+            if broker is not None:
                 broker.stop()
     listener.close()
 
-    bytecode = "compiled from source" if args.no_bytecode else "cached"
-    bytecode += ", python -OO" if args.optimize else ""
-    print(
-        f"python {sys.version.split()[0]}, {args.rounds} rounds, USB: {usb_source}, "
-        f"bytecode: {bytecode}"
-    )
-    print(f"{'process':30} {'RSS MB':>8} {'PSS MB':>8} {'CPU ms/round':>13} {'RSS vs bare':>12}")
-    bare_rss = rows[0][1]["rss_mb"]
-    for name, r in rows:
-        print(
-            f"{name:30} {r['rss_mb']:8.1f} {r.get('pss_mb', 0):8.1f} "
-            f"{r['cpu_ms_per_round']:13.3f} {r['rss_mb'] / bare_rss:11.2f}x"
-        )
-    print(f"devices matched per round: {rows[2][1].get('devices_matched')}")
-    for name, idle in idle_rows:  # the run row: TLS (one CA file), udev, login tcp, TOML file
-        note = "" if idle["connected"] else " (NOT connected)"
-        if name.startswith("pantau-agent") and not idle["hotplug"]:
-            note += " (udev unavailable: polling)"
-        print(
-            f"{name:30} {idle['rss_mb']:8.1f} {idle.get('pss_mb', 0):8.1f} "
-            f"{idle['cpu_ms_per_s_idle']:8.3f} ms/s {idle['rss_mb'] / bare_rss:11.2f}x  "
-            f"(CPU per second idle, connected){note}"
-        )
+    print(f"devices matched per round: {agent_rows_first(rows).get('devices_matched')}")
+    if args.runs > 1:
+        print("RSS MB min/median/max over the runs:")
+        for name, values in rss.items():
+            spread = "/".join(f"{v:.1f}" for v in (min(values), median(values), max(values)))
+            print(f"    {name:30} {spread}")
     unit_vars = " ".join(f"{k}={v}" for k, v in sorted(unit_env.items()))
     print(f"pantau-agent run: environment of {UNIT.relative_to(REPO)}: {unit_vars}")
     goal_rss, goal_cpu = 30.0, 5.0
-    over = [n for n, r in rows[2:] + idle_rows if r["rss_mb"] >= goal_rss]
-    over += [n for n, r in rows[2:] if r["cpu_ms_per_round"] >= goal_cpu]
+    agent_rows = [(n, r) for n, r in rows if n.startswith("agent")]
+    over = [n for n, r in agent_rows + idle_rows if r["rss_mb"] >= goal_rss]
+    over += [n for n, r in agent_rows if r["cpu_ms_per_round"] >= goal_cpu]
+    over = list(dict.fromkeys(over))
     verdict = "met by every agent row" if not over else "missed by: " + ", ".join(over)
     print(f"goal <{goal_rss:.0f} MB RSS, <{goal_cpu:.0f} ms CPU per round: {verdict}")
 

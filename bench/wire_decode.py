@@ -12,6 +12,7 @@ Reference figures from a ~1.5x faster machine: json 8.2 us, orjson 2.7 us, msgsp
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import timeit
 from pathlib import Path
@@ -44,16 +45,20 @@ def main() -> int:
     }
     number = 20000
     print(f"payload: {len(payload)} bytes (tests/fixtures/wire/state_full.json, compact)")
-    print(f"python {sys.version.split()[0]}, msgspec {msgspec.__version__}, best of 5 x {number}")
-    results: dict[str, float] = {}
-    for label, fn in cases.items():
-        best = min(timeit.repeat(fn, number=number, repeat=5)) / number
-        results[label] = best
-    ours = results["pantau.contract.wire.decode (topic + typed + validated)"]
+    print(
+        f"python {sys.version.split()[0]}, msgspec {msgspec.__version__}, 5 runs x {number};"
+        " us/report min/median/max, the rest from the min",
+        flush=True,
+    )
     kb = len(payload) / 1024
-    print(f"{'decoder':<52} {'us/report':>10} {'us/KB':>8} {'vs pantau':>10}")
-    for label, cost in results.items():
-        print(f"{label:<52} {cost * 1e6:>10.2f} {cost * 1e6 / kb:>8.2f} {cost / ours:>9.2f}x")
+    print(f"{'decoder':<52} {'us/report':>20} {'us/KB':>8} {'vs pantau':>10}", flush=True)
+    ours = 0.0
+    for label, fn in cases.items():  # each row printed as soon as it is measured
+        runs = [t / number for t in timeit.repeat(fn, number=number, repeat=5)]
+        best = min(runs)
+        ours = ours or best  # the first row is pantau's
+        spread = "/".join(f"{t * 1e6:.2f}" for t in (best, statistics.median(runs), max(runs)))
+        print(f"{label:<52} {spread:>20} {best * 1e6 / kb:>8.2f} {best / ours:>9.2f}x", flush=True)
     return 0
 
 
