@@ -400,3 +400,65 @@ def test_readme_points_to_the_guides_indonesian_first() -> None:
         assert f"(docs/{id_name})" in readme
         assert f"(docs/{en_name})" in readme
         assert readme.index(f"(docs/{id_name})") < readme.index(f"(docs/{en_name})")
+
+
+# --------------------------------------------------------------------------- inline mentions
+
+
+def _help(argv: list[str]) -> str:
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    return res.stdout + res.stderr
+
+
+@pytest.fixture(scope="module")
+def option_help() -> str:
+    """The help of every program the guides name options of (their real ``--help``)."""
+    texts = [_help([str(VENV_BIN / "pantau"), sub, "--help"]) for sub in pantau_cli.SUBCOMMANDS]
+    texts += [_help([str(VENV_BIN / "pantau-agent"), sub, "--help"]) for sub in ("check", "usb")]
+    texts += [
+        " ".join(sorted(g.shell_script_options(g.REPO / "deploy" / "systemd" / s)))
+        for s in ("install.sh", "uninstall.sh")
+    ]
+    for tool in (["amtool", "silence", "add"], ["prometheus"]):
+        if not shutil.which(tool[0]):
+            pytest.skip(
+                f"{tool[0]} is not installed (apt-get install prometheus prometheus-alertmanager)"
+            )
+        texts.append(_help([*tool, "--help"]))
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_inline_mentions_of_commands_and_options_exist(name: str, option_help: str) -> None:
+    """Outside code blocks: `pantau SUB` names a subcommand, every `--option` is one of the
+    programs' options, every `-Param` one of the PowerShell scripts', `pantau-agent: ...` is a
+    line the agent's command prints."""
+    spans = [s for line in doc(name).lines_outside_code() for s in g.TICK_RE.findall(line)]
+    ps_params = set().union(
+        *(
+            g.powershell_params(g.REPO / "deploy" / "windows" / s)
+            for s in ("install.ps1", "uninstall.ps1")
+        )
+    )
+    agent_source = (g.REPO / "pantau" / "agent" / "cli.py").read_text()
+    bad = []
+    for span in spans:
+        words = span.split()
+        if words[0] == "pantau" and len(words) > 1 and words[1] not in pantau_cli.SUBCOMMANDS:
+            bad.append(f"{span}: no such subcommand")
+        bad += [
+            f"{span}: no program has {option}"
+            for option in re.findall(r"(?<![\w-])--[a-z][\w.-]*", span)
+            if not re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", option_help)
+        ]
+        bad += [
+            f"{span}: the PowerShell scripts have no {param}"
+            for param in re.findall(r"(?<![\w-])-[A-Z]\w+", span)
+            if param.lower() not in ps_params
+        ]
+        if (
+            span.startswith("pantau-agent: ")
+            and span.removeprefix("pantau-agent: ") not in agent_source
+        ):
+            bad.append(f"{span}: the agent's command never prints it")
+    assert not bad, f"{name}:\n" + "\n".join(bad)
