@@ -76,6 +76,17 @@ def _docker_problem(args: tuple[str, ...]) -> str:
     return f"unexpected `docker compose {verb}`"
 
 
+def _service_problem(prog: str, args: tuple[str, ...]) -> str:
+    """The service a command names is the one the repository installs."""
+    units = {p.stem for p in (g.REPO / "deploy" / "systemd").glob("*.service")}
+    xml = (g.REPO / "deploy" / "windows" / "pantau-agent.xml").read_text()
+    windows_ids = set(re.findall(r"<id>([^<]+)</id>", xml))
+    named = [a for a in args if a.startswith("pantau")]
+    known = windows_ids if prog == "get-service" else units
+    unknown = [n for n in named if n.removesuffix(".service") not in known]
+    return f"no service {unknown} (there are {sorted(known)})" if unknown else ""
+
+
 def problem(cmd: g.Command) -> str:
     """Why ``cmd`` would not work as written ("" when it would)."""
     prog, args = cmd.program, cmd.args
@@ -99,6 +110,8 @@ def problem(cmd: g.Command) -> str:
         return _amtool_problem(args)
     if prog == "docker":
         return _docker_problem(args)
+    if prog in ("systemctl", "journalctl", "get-service"):
+        return _service_problem(prog, args)
     if prog in SYSTEM_PROGRAMS:
         return ""
     return f"unknown program {prog!r}: check it in tests/docs/test_guides.py"
@@ -121,6 +134,7 @@ def test_the_option_check_catches_mistakes() -> None:
         "sudo ./install.sh --stationn /media/usb/x",
         "docker compose exec alertmanager amtool silence add --durations=1h a=b",
         "docker compose restart colector",
+        "systemctl restart pantau-agnet",
     ):
         [cmd] = g.commands(g.Doc("t", f"```sh\n{line}\n```\n"))
         assert problem(cmd), line
@@ -128,6 +142,8 @@ def test_the_option_check_catches_mistakes() -> None:
         g.Doc("t", "```powershell\npowershell -File .\\install.ps1 -Statoin E:\\x\n```\n")
     )
     assert problem(ps)
+    [svc] = g.commands(g.Doc("t", "```powershell\nGet-Service pantau_agent\n```\n"))
+    assert problem(svc)
 
 
 def _guide_command(name: str, program: str, first: str) -> g.Command:
