@@ -3,6 +3,7 @@ notes, design documents or issue numbers kept elsewhere."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import subprocess
 from pathlib import Path
@@ -47,3 +48,41 @@ def test_nothing_points_outside_the_repository() -> None:
         for m in _ELSEWHERE.finditer(path.read_text(encoding="utf-8", errors="replace"))
     ]
     assert found == []
+
+
+_MODULE_REF = re.compile(r"""(?<![\w./"'-])pantau(?:\.[A-Za-z_]\w*)+""")
+#: File names that look like dotted names (pantau.rules.yml, pantau.yaml).
+_FILE_SUFFIXES = (".yml", ".yaml", ".json", ".toml", ".py", ".csv")
+
+
+def _resolves(ref: str) -> bool:
+    parts = ref.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for name in parts[i:]:
+            if not hasattr(obj, name):
+                return False
+            obj = getattr(obj, name)
+        return True
+    return False
+
+
+def test_every_named_module_and_attribute_exists() -> None:
+    """``pantau.collector.reference``, ``pantau.contract.inventory.shard_coverage`` and the like,
+    in docs and docstrings, name something that is there."""
+    stale = sorted(
+        {
+            f"{path.relative_to(REPO)}: {ref}"
+            for path in _texts()
+            if path.suffix in (".py", ".md")
+            for ref in (
+                m.group(0).rstrip(".")
+                for m in _MODULE_REF.finditer(path.read_text(encoding="utf-8", errors="replace"))
+            )
+            if not ref.endswith(_FILE_SUFFIXES) and not _resolves(ref)
+        }
+    )
+    assert stale == []
