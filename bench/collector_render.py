@@ -48,8 +48,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pantau.collector.exposition import Renderer
 from pantau.collector.fleet import Fleet, Snapshot
-from pantau.collector.reference import reference_render
-from pantau.collector.synthetic import make_inventory, make_state
+from pantau.collector.testing.reference import reference_render
+from pantau.collector.testing.synthetic import make_inventory, make_state
 from pantau.contract import wire
 from pantau.contract.inventory import InventoryEntry
 

@@ -65,7 +65,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from pantau.collector.synthetic import make_inventory, make_state, state_topic
+from pantau.collector.testing.synthetic import make_inventory, make_state, state_topic
 from pantau.contract import wire
 
 TICK = os.sysconf("SC_CLK_TCK")

@@ -8,7 +8,7 @@ Public surface:
 - :class:`pantau.collector.errors.CollectorError` (the package's base exception)
 
 Modules: ``config`` (TOML), ``fleet`` (pure state), ``exposition`` (fast /metrics text),
-``reference`` (prometheus-client rendering for tests and benches), ``mqtt`` (paho adapter),
-``board`` (HTML), ``http`` (server), ``service`` (wiring), ``cli`` (``pantau-collector``),
-``synthetic`` (fleets for benches and demos).
+``mqtt`` (paho adapter), ``board`` (HTML), ``http`` (server), ``service`` (wiring), ``cli``
+(``pantau-collector``). Test and bench support, never imported by those: ``testing.reference``
+(prometheus-client rendering), ``testing.synthetic`` (synthetic fleets).
 """

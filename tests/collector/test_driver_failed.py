@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pantau.collector.board import render_board
 from pantau.collector.exposition import Renderer
 from pantau.collector.fleet import PROBLEM_REASONS, Fleet, problem_reason, problems
-from pantau.collector.reference import reference_render
+from pantau.collector.testing.reference import reference_render
 from pantau.contract.inventory import parse_inventory
 from pantau.contract.vocabulary import PeripheralReason
 

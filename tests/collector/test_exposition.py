@@ -12,8 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pantau.collector.exposition import RENDER, Renderer
 from pantau.collector.fleet import Fleet, Snapshot
-from pantau.collector.reference import reference_render
-from pantau.collector.synthetic import make_inventory, make_state, state_topic
+from pantau.collector.testing.reference import reference_render
+from pantau.collector.testing.synthetic import make_inventory, make_state, state_topic
 from pantau.contract import metrics, wire
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "wire"

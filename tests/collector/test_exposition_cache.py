@@ -23,8 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pantau.collector import exposition
 from pantau.collector.exposition import RENDER, Renderer, crc32_combine, label_set
 from pantau.collector.fleet import Fleet, Snapshot, StationView
-from pantau.collector.reference import reference_render
-from pantau.collector.synthetic import make_inventory, make_state, state_topic
+from pantau.collector.testing.reference import reference_render
+from pantau.collector.testing.synthetic import make_inventory, make_state, state_topic
 from pantau.contract import wire
 
 T0 = 1_790_000_000.0
