@@ -5,7 +5,7 @@ of the page. Everything else derives from this table:
 
 - the fast renderer (``pantau.collector.exposition``) takes HELP, TYPE and the label names from
   it and has exactly one sample function per family (a test fails if one is missing);
-- the prometheus-client rendering that the tests compare against (``pantau.collector.reference``)
+- the prometheus-client rendering that the tests compare against (``pantau.collector.testing.reference``)
   builds its families from it;
 - the dashboards and alert rules (``pantau.dashboards.metrics``) take the metric and label names
   from it;

@@ -71,7 +71,7 @@ def _resolves(ref: str) -> bool:
 
 
 def test_every_named_module_and_attribute_exists() -> None:
-    """``pantau.collector.reference``, ``pantau.contract.inventory.shard_coverage`` and the like,
+    """``pantau.collector.testing.reference``, ``pantau.contract.inventory.shard_coverage`` and the like,
     in docs and docstrings, name something that is there."""
     stale = sorted(
         {
