@@ -70,7 +70,8 @@ def _check(args: argparse.Namespace) -> int:
     cfg = cconfig.load(args.config)
     stations = read_inventory(cfg.fleet.inventory)
     print(
-        f"{args.config}: ok (broker {cfg.mqtt.host}:{cfg.mqtt.port}, "
+        f"{args.config}: ok (broker "
+        f"{' or '.join(f'{h}:{p}' for h, p in cfg.mqtt.broker_endpoints())}, "
         f"HTTP {cfg.http.host}:{cfg.http.port}, {len(stations)} stations in the inventory)"
     )
     return 0

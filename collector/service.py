@@ -126,11 +126,10 @@ class Collector:
         self.mqtt.start()
         self._started = True
         log.info(
-            "collector serving %s, %d stations in the inventory, broker %s:%d",
+            "collector serving %s, %d stations in the inventory, broker %s",
             self.url,
             len(self.fleet),
-            self.config.mqtt.host,
-            self.config.mqtt.port,
+            " or ".join(f"{h}:{p}" for h, p in self.config.mqtt.broker_endpoints()),
         )
         return self
 

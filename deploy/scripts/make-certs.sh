@@ -52,10 +52,12 @@ fi
 
 openssl req -new -nodes -newkey rsa:2048 -sha256 -subj "/O=pantau/CN=$1" \
     -keyout "$tmp/server.key" -out "$tmp/server.csr" 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+# clientAuth too: the nodes of a NATS cluster present this certificate to each other on their
+# TLS routes (deploy/nats/nats.conf)
 cat >"$tmp/ext.cnf" <<EXT
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
+extendedKeyUsage=serverAuth,clientAuth
 subjectAltName=$san
 EXT
 openssl x509 -req -in "$tmp/server.csr" -CA "$out/ca.crt" -CAkey "$out/ca.key" \

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,10 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     me = pwd.getpwuid(os.geteuid()).pw_name
     env = dict(os.environ, MOSQUITTO_UID=me, COLLECTOR_UID=me, ALERTMANAGER_UID=me)
     steps = [
-        [DEPLOY / "scripts" / "make-certs.sh", "-o", root / "certs", "mosquitto", "localhost"],
+        [
+            DEPLOY / "scripts" / "make-certs.sh", "-o", root / "certs", "mosquitto", "localhost",
+            "nats1", "nats2", "nats3",
+        ],
         [
             REPO / ".venv" / "bin" / "pantau", "provision", DEPLOY / "inventory" / "klaten.csv",
             "--out", root / "provisioned", "--broker-host", "mqtt.example",
@@ -27,10 +31,16 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
             # the single-node stack's identity and the cluster example's two shards
             "--collector-user", "collector", "--collector-user", "collector-west",
             "--collector-user", "collector-east",
+            # and the NATS example's two replicas
+            "--collector-user", "collector-1", "--collector-user", "collector-2",
         ],
         [
             DEPLOY / "scripts" / "install-secrets.sh", "-o", root / "secrets",
             root / "provisioned", root / "certs",
+        ],
+        [
+            sys.executable, DEPLOY / "scripts" / "nats-users.py", root / "provisioned",
+            "-o", root / "secrets" / "nats" / "users.conf",
         ],
     ]  # fmt: skip
     for argv in steps:

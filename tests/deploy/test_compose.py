@@ -189,7 +189,6 @@ def test_collector_config_loads_with_the_collector_loader(
     copy.write_text(text)
     cfg = collector_config.load(copy)
     assert cfg.mqtt.tls
-    broker = cfg.mqtt.host
     aliases = {
         alias
         for svc in data_all["services"].values()
@@ -197,7 +196,9 @@ def test_collector_config_loads_with_the_collector_loader(
         for net in svc["networks"].values()
         for alias in (net or {}).get("aliases", [])
     }
-    assert broker in data_all["services"] or broker in aliases, f"{broker}: no such service"
+    for broker, port in cfg.mqtt.broker_endpoints():
+        assert broker in data_all["services"] or broker in aliases, f"{broker}: no such service"
+        assert port == 8883
     # its own identity: the broker binds the client id to the user name
     assert cfg.mqtt.username.startswith("collector")
     assert cfg.mqtt.client_id == cfg.mqtt.username

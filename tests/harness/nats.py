@@ -4,7 +4,9 @@ Each node gets its own directory (config, JetStream store, log), a client port, 
 (route) port and an MQTT port on 127.0.0.1, all chosen once and kept across :meth:`NatsNode.kill`
 and :meth:`NatsNode.start`, so MQTT clients reconnect to the same addresses and the node rejoins
 the cluster with its store. nats-server speaks MQTT 3.1.1 only (QoS 0/1, retained messages,
-wills, persistent sessions kept in JetStream, so a session resumes on any node).
+wills, persistent sessions kept in JetStream, so a session resumes on any node). The MQTT
+streams and consumers are replicated on all three nodes (``stream_replicas``/``consumer_replicas``
+3), so one node may die without taking a session or queued messages with it.
 
 Authentication (``users``: name -> password) uses nats' ``authorization`` block; with
 ``mqtt_no_auth_user`` unset every MQTT client must log in. Permissions are not set here: the
@@ -13,8 +15,10 @@ shipped config (deploy/nats) carries them.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -72,6 +76,8 @@ mqtt {{
   listen: 127.0.0.1:{self.mqtt_port}
   ack_wait: "{self.cluster.ack_wait}"
   max_ack_pending: 1000
+  stream_replicas: 3
+  consumer_replicas: 3
 }}
 {users}""",
             encoding="utf-8",
@@ -94,6 +100,16 @@ mqtt {{
             alive=self._proc,
             log=self.log,
         )
+
+    def jetstream_leader(self) -> str:
+        """The JetStream meta leader this node knows ("" while there is none or on error)."""
+        try:
+            url = f"http://{self.host}:{self.monitor_port}/jsz"
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                doc = json.loads(resp.read())
+        except (OSError, ValueError):
+            return ""
+        return str((doc.get("meta_cluster") or {}).get("leader") or "")
 
     def kill(self) -> None:
         """SIGKILL: a crash, no clean shutdown."""
@@ -135,12 +151,24 @@ class NatsCluster:
         return [n.endpoint for n in self.nodes]
 
     def start(self, timeout: float = 60.0) -> None:
-        """Start every node and wait until each accepts MQTT (JetStream has a leader then)."""
+        """Start every node; wait until each accepts MQTT and knows a JetStream meta leader.
+
+        The MQTT port opens before JetStream is ready: a QoS 1 subscription made earlier gets
+        its JetStream consumer late, and what is published meanwhile never reaches it.
+        """
         for node in self.nodes:
             node.start()
         deadline = time.monotonic() + timeout
         for node in self.nodes:
             node.wait_mqtt(max(1.0, deadline - time.monotonic()))
+        for node in self.nodes:
+            wait_for(
+                lambda node=node: bool(node.jetstream_leader()),
+                timeout=max(1.0, deadline - time.monotonic()),
+                interval=0.1,
+                what=f"nats {node.name}: JetStream meta leader",
+                log=node.log,
+            )
 
     def stop(self) -> None:
         for node in self.nodes:

@@ -13,7 +13,12 @@ Alertmanager: ``group_by: ['...']`` (no aggregation: one notification per alert)
 ``group_wait``/``group_interval`` 1 s, one webhook receiver with ``send_resolved`` that is a
 real HTTP server in the test process (:class:`WebhookReceiver`).
 
-Both are shared by the whole session: use job names, alert names and label values unique to
+For HA tests (not shared): several :class:`Alertmanager` in one gossip cluster on loopback
+(``cluster=True``, then :meth:`Alertmanager.join` before starting) posting to one shared
+:class:`WebhookReceiver`, and a :class:`Prometheus` sending to all of them
+(``alertmanager_urls``); :meth:`Alertmanager.kill` and :meth:`Prometheus.kill` crash them.
+
+The session servers are shared by the whole session: use job names, alert names and label values unique to
 your test, and do not assume an empty history (:meth:`Alertmanager.mark` + ``since=`` helps).
 """
 
@@ -32,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from .procs import HarnessError, free_port, spawn, stop, wait_for
+from .procs import HarnessError, free_port, kill, spawn, stop, wait_for
 
 Json = Any
 
@@ -72,6 +77,8 @@ class WebhookReceiver:
                     payload = json.loads(body)
                 except ValueError:
                     payload = {"invalid_json": body.decode(errors="replace")}
+                if isinstance(payload, dict):
+                    payload["_received"] = time.time()  # when it arrived (not part of the body)
                 with receiver._cond:
                     receiver.notifications.append(payload)
                     receiver._cond.notify_all()
@@ -118,13 +125,27 @@ class WebhookReceiver:
 class Alertmanager:
     """``prometheus-alertmanager`` on a free loopback port with a webhook receiver."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        webhook: WebhookReceiver | None = None,
+        cluster: bool = False,
+        group_interval: str = "1s",
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.host = "127.0.0.1"
         self.port = free_port()
         self.url = f"http://{self.host}:{self.port}"
-        self.webhook = WebhookReceiver(self.host)
+        #: A receiver given by the caller (shared by a cluster) is not closed by :meth:`stop`.
+        self._own_webhook = webhook is None
+        self.webhook = webhook or WebhookReceiver(self.host)
+        #: Gossip address (``cluster=True``); peers are added with :meth:`join`.
+        self.cluster_address = f"{self.host}:{free_port()}" if cluster else ""
+        self.peers: list[str] = []
+        self.extra_args = tuple(extra_args)
         self.config_file = workdir / "alertmanager.yml"
         self.log_file = workdir / "alertmanager.log"
         self.config_file.write_text(
@@ -134,7 +155,7 @@ class Alertmanager:
                         "receiver": "webhook",
                         "group_by": ["..."],
                         "group_wait": "1s",
-                        "group_interval": "1s",
+                        "group_interval": group_interval,
                         "repeat_interval": "1h",
                     },
                     "receivers": [
@@ -149,14 +170,25 @@ class Alertmanager:
         )
         self._proc: subprocess.Popen[bytes] | None = None
 
+    def join(self, *others: Alertmanager) -> None:
+        """Gossip with ``others`` (all started with ``cluster=True``)."""
+        self.peers += [o.cluster_address for o in others]
+
     def start(self, timeout: float = 30.0) -> Alertmanager:
+        cluster = [f"--cluster.listen-address={self.cluster_address}"]
+        if self.cluster_address:
+            # its own external URL: the webhook bodies then say which peer sent them
+            cluster.append(f"--cluster.advertise-address={self.cluster_address}")
+            cluster.append(f"--web.external-url={self.url}")
+        cluster += [f"--cluster.peer={peer}" for peer in self.peers]
         self._proc = spawn(
             [
                 "prometheus-alertmanager",
                 f"--config.file={self.config_file}",
                 f"--storage.path={self.workdir / 'data'}",
                 f"--web.listen-address={self.host}:{self.port}",
-                "--cluster.listen-address=",
+                *cluster,
+                *self.extra_args,
             ],
             self.log_file,
         )
@@ -173,7 +205,13 @@ class Alertmanager:
     def stop(self) -> None:
         stop(self._proc)
         self._proc = None
-        self.webhook.close()
+        if self._own_webhook:
+            self.webhook.close()
+
+    def kill(self) -> None:
+        """SIGKILL: a crash (the webhook receiver keeps running)."""
+        kill(self._proc)
+        self._proc = None
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
@@ -240,6 +278,7 @@ class Prometheus:
         workdir: Path,
         *,
         alertmanager_url: str | None = None,
+        alertmanager_urls: Sequence[str] = (),
         extra_args: Sequence[str] = (),
     ) -> None:
         self.extra_args = tuple(extra_args)
@@ -270,9 +309,10 @@ class Prometheus:
                 }
             ],
         }
-        if alertmanager_url:
-            am = urllib.parse.urlsplit(alertmanager_url)
-            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [am.netloc]}]}]}
+        urls = [*([alertmanager_url] if alertmanager_url else []), *alertmanager_urls]
+        if urls:
+            netlocs = [urllib.parse.urlsplit(url).netloc for url in urls]
+            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": netlocs}]}]}
         self.config_file.write_text(json.dumps(config, indent=2))
         self._proc: subprocess.Popen[bytes] | None = None
         self._rules_loaded = 0
@@ -303,6 +343,11 @@ class Prometheus:
 
     def stop(self) -> None:
         stop(self._proc)
+        self._proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash (the TSDB and its WAL stay for the next :meth:`start`)."""
+        kill(self._proc)
         self._proc = None
 
     def log(self) -> str:

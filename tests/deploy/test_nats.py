@@ -1,0 +1,151 @@
+"""deploy/compose.nats.yaml: the NATS broker cluster, collector replicas and the HA alert path.
+
+No container engine runs here; the same topology runs as processes in tests/cluster. What is
+checked here: nats-server itself validates the shipped nats.conf (every node's name, the users
+file that deploy/scripts/nats-users.py makes, the certificates from make-certs.sh, as mounted),
+the users file grants each station only its own topics, the two collector replicas differ in
+identity and list every node, both Prometheus servers scrape both replicas and alert both
+Alertmanagers, and the Alertmanagers gossip with each other.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+from _compose import DEPLOY, host_path, load
+
+NATS = DEPLOY / "compose.nats.yaml"
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+
+
+def services() -> dict[str, dict[str, object]]:
+    data = load(NATS)
+    assert isinstance(data["services"], dict)
+    return data["services"]
+
+
+def _nodes() -> list[str]:
+    return [name for name in services() if name.startswith("nats")]
+
+
+@pytest.mark.parametrize("node", ["nats1", "nats2", "nats3"])
+def test_nats_conf_is_valid_for_each_node_as_mounted(
+    node: str, generated: Path, tmp_path: Path
+) -> None:
+    service = services()[node]
+    conf = host_path(NATS, service, "/etc/nats/nats.conf", generated)
+    assert conf == DEPLOY / "nats" / "nats.conf"
+    text = conf.read_text()
+    # every container path the config names, mapped to the host file it is mounted from
+    for path in sorted(set(re.findall(r"(/etc/nats/[\w./-]+)", text))):
+        host = host_path(NATS, service, path, generated)
+        assert host.is_file(), f"{node}: {path} -> {host} missing"
+        text = text.replace(path, str(host))
+    # nats-server resolves includes next to the including file, as the mounts place them
+    assert "include ./users.conf" in text
+    shutil.copy(
+        host_path(NATS, service, "/etc/nats/users.conf", generated), tmp_path / "users.conf"
+    )
+    text = text.replace("store_dir: /data", f'store_dir: "{tmp_path / "js"}"')
+    copy = tmp_path / "nats.conf"
+    copy.write_text(text)
+    env = {"NATS_SERVER_NAME": service["environment"]["NATS_SERVER_NAME"]}  # type: ignore[index]
+    assert env["NATS_SERVER_NAME"] == node
+    proc = subprocess.run(
+        [NATS_SERVER, "-t", "-c", str(copy)], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # the routes name every node (compose service names), the volume keeps JetStream
+    routes = re.findall(r"nats-route://(\w+):6222", conf.read_text())
+    assert sorted(routes) == _nodes()
+    assert any(m.endswith(":/data") for m in service["volumes"])  # type: ignore[attr-defined]
+
+
+def test_the_config_check_catches_mistakes(tmp_path: Path) -> None:
+    """nats-server -t is not a rubber stamp: an unknown MQTT option fails it."""
+    bad = tmp_path / "nats.conf"
+    bad.write_text("server_name: x\njetstream {}\nmqtt { listen: 127.0.0.1:1, tls_verfy: true }\n")
+    proc = subprocess.run([NATS_SERVER, "-t", "-c", str(bad)], capture_output=True, check=False)
+    assert proc.returncode != 0
+
+
+def test_users_file_limits_each_station_to_its_own_topics(generated: Path) -> None:
+    text = (generated / "secrets" / "nats" / "users.conf").read_text()
+    provisioned = generated / "provisioned"
+    stations = sorted(p.name for p in (provisioned / "stations").iterdir())
+    assert stations
+    for station in stations:
+        cfg = tomllib.loads((provisioned / "stations" / station / "agent.toml").read_text())
+        st = cfg["station"]
+        subject = f"pantau.v1.{st['provinsi']}.{st['kabkota']}.{station}.>"
+        line = next(line for line in text.splitlines() if f'user: "{station}"' in line)
+        assert f'"publish": {{"allow": ["{subject}"]}}' in line
+        assert '"subscribe": {"deny": [">"]}' in line
+    for name in ("collector-1", "collector-2"):
+        line = next(line for line in text.splitlines() if f'user: "{name}"' in line)
+        assert '"publish": {"deny": [">"]}' in line
+        assert '"subscribe": {"allow": ["pantau.v1.>", "$MQTT.sub.>"]}' in line
+    mode = (generated / "secrets" / "nats" / "users.conf").stat().st_mode & 0o777
+    assert mode == 0o600
+
+
+def test_collector_replicas_have_their_own_identity_and_every_node() -> None:
+    seen = set()
+    for name in ("collector-1", "collector-2"):
+        service = services()[name]
+        config = tomllib.loads(
+            host_path(NATS, service, "/etc/pantau/collector.toml", Path()).read_text()
+        )
+        mqtt = config["mqtt"]
+        assert mqtt["protocol"] == "3.1.1"
+        assert sorted(e.split(":")[0] for e in mqtt["endpoints"]) == _nodes()
+        assert mqtt["client_id"] == mqtt["username"] == name
+        assert mqtt["session_expiry_s"] > 0
+        seen.add(mqtt["endpoints"][0])
+        assert f"./secrets/{name}:/run/secrets/pantau:ro" in service["volumes"]  # type: ignore[operator]
+    assert len(seen) == 2, "the replicas start on different nodes"
+
+
+def test_both_prometheus_servers_scrape_both_replicas_and_alert_both_alertmanagers(
+    tmp_path: Path,
+) -> None:
+    svc = services()
+    config_path = DEPLOY / "nats" / "prometheus.yml"
+    shutil.copy(config_path, tmp_path / "prometheus.yml")
+    shutil.copytree(DEPLOY / "prometheus" / "rules", tmp_path / "rules")
+    proc = subprocess.run(
+        ["promtool", "check", "config", "prometheus.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("prometheus-1", "prometheus-2"):
+        mounted = host_path(NATS, svc[name], "/etc/prometheus/prometheus.yml", Path())
+        assert mounted == config_path
+    config = load(config_path)
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "pantau-collector")
+    targets = [t for sc in job["static_configs"] for t in sc["targets"]]
+    assert sorted(targets) == ["collector-1:9108", "collector-2:9108"]
+    ams = [sc for am in config["alerting"]["alertmanagers"] for sc in am["static_configs"]]
+    assert sorted(t for sc in ams for t in sc["targets"]) == [
+        "alertmanager-1:9093",
+        "alertmanager-2:9093",
+    ]
+    # identical alert labels: no per-server external label that Alertmanager would see
+    assert set(config["global"].get("external_labels", {})) <= {"pantau_deployment"}
+
+
+def test_alertmanagers_gossip_with_each_other() -> None:
+    svc = services()
+    for name, peer in (("alertmanager-1", "alertmanager-2"), ("alertmanager-2", "alertmanager-1")):
+        command = svc[name]["command"]
+        assert "--cluster.listen-address=0.0.0.0:9094" in command  # type: ignore[operator]
+        assert f"--cluster.peer={peer}:9094" in command  # type: ignore[operator]
+        assert not any(str(p).endswith(":9094") for p in svc[name].get("ports", []))  # type: ignore[attr-defined]
