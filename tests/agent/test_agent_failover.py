@@ -99,15 +99,9 @@ def test_fails_over_and_returns_with_birth_state_and_every_event_once_in_order(
     usb = SimulatedUsb([CAMERA, PAD])
     wait_until(lambda: wa.client.is_connected() and wb.client.is_connected(), what="watchers")
     time.sleep(0.2)  # their SUBSCRIBE is through
-    run = Running(
-        build_agent(
-            agent_config(tmp_path, brokers),
-            usb_reader=usb,
-            hotplug=usb,
-            host_reader=SimulatedHost(),
-        )
+    agent = build_agent(
+        agent_config(tmp_path, brokers), usb_reader=usb, hotplug=usb, host_reader=SimulatedHost()
     )
-    agent = run.agent
     changes = 0
     emitted: list[str] = []  # every event the agent spooled, in spool order
     append = agent.spool.append
@@ -118,6 +112,7 @@ def test_fails_over_and_returns_with_birth_state_and_every_event_once_in_order(
         return dropped
 
     agent.spool.append = recording_append  # type: ignore[method-assign]
+    run = Running(agent)  # after the recorder is in place: agent_started is recorded too
 
     def toggle() -> None:
         nonlocal changes
@@ -133,6 +128,7 @@ def test_fails_over_and_returns_with_birth_state_and_every_event_once_in_order(
         pub = agent.publisher
         assert pub is not None
         wait_until(lambda: [s.status for s in wa.of("status")] == ["online"], what="birth on a")
+        wait_until(lambda: bool(wa.of("state")), what="first state on a (the camera seen)")
         assert pub.endpoint == (a.host, a.port)
         toggle()
         wait_until(lambda: len(wa.of("event")) >= 2, what="first change on a")
