@@ -6,7 +6,7 @@ real agent and a real mosquitto with TLS, password and the deployment's ACL: 64 
 lost, the connection stays open). The real collector reads the broker directly (its own line is
 not the thin one).
 
-While the line stalls for 6 s, the camera is unplugged and plugged back dozens of times: more
+While the line stalls for 8 s, the camera is unplugged and plugged back dozens of times: more
 events than paho may hold, so the spool must be the queue. Then stalls of 1-2.5 s keep coming
 every few seconds while the backlog drains and heartbeats go on.
 """
@@ -39,7 +39,7 @@ CAMERA = UsbDevice(vid=0x04A9, pid=0x3218, bus=1, port="1-4", interface_classes=
 SIGNATURE = UsbDevice(vid=0x06A8, pid=0x0057, bus=1, port="1-5")
 RATE_BPS = 64_000
 LATENCY_S = 0.6
-TOGGLES = 60
+TOGGLES = 80
 
 
 def test_thin_stalling_line_delivers_every_event_in_order_with_bounded_memory(
@@ -63,12 +63,12 @@ def test_thin_stalling_line_delivers_every_event_in_order_with_bounded_memory(
         tls=True,
         ca_file=str(tls_certs.ca_cert),
         password_file=str(pw),
-        keepalive_s=10,
+        keepalive_s=15,
         connect_timeout_s=20.0,
     )
     cfg = msgspec.structs.replace(
         cfg,
-        intervals=msgspec.structs.replace(cfg.intervals, state_s=21600.0, heartbeat_s=9.0),
+        intervals=msgspec.structs.replace(cfg.intervals, state_s=21600.0, heartbeat_s=6.0),
     )
     usb = SimulatedUsb([CAMERA, SIGNATURE])
     agent = build_agent(
@@ -149,7 +149,7 @@ def test_thin_stalling_line_delivers_every_event_in_order_with_bounded_memory(
             assert agent.publisher is not None
             threading.Thread(target=watch, daemon=True).start()
             # A long stall while the camera flaps: more events than paho may hold.
-            line.stall(6.0)
+            line.stall(8.0)
             for i in range(TOGGLES):
                 if i % 2 == 0:
                     usb.unplug(CAMERA.vid)
@@ -176,7 +176,7 @@ def test_thin_stalling_line_delivers_every_event_in_order_with_bounded_memory(
     assert [e.kind.value for e in received] == emitted
     seqs = [e.seq for e in received]
     assert seqs == sorted(set(seqs))
-    assert len(flaps) >= TOGGLES * 0.8  # a flap faster than one USB round may merge
+    assert len(flaps) >= TOGGLES * 0.7  # a flap faster than one USB round may merge
     kinds = [e.kind for e in flaps]
     assert all(a != b for a, b in itertools.pairwise(kinds))  # removed/added alternate
     # The spool was the queue: it held more than paho ever did, and paho stayed in its bounds.
