@@ -14,6 +14,8 @@ Layout under the output directory (``deploy/`` in the repository)::
     prometheus/rules/pantau.rules.test.yml                 promtool unit tests of every alert
     prometheus/rules/pantau.availability.yml               availability recording rules
     alertmanager/alertmanager.yml                          routing, receivers, time intervals
+    alertmanager/alertmanager-replicas.yml                 the same for collector replicas (no
+                                                           fleet-wide inhibition)
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ AVAILABILITY_PATH: Final = "prometheus/rules/pantau.availability.yml"
 #: Public holidays (whole local days outside office hours), read by ``pantau dashboards build``.
 HOLIDAYS_PATH: Final = "prometheus/holidays.txt"
 ALERTMANAGER_PATH: Final = "alertmanager/alertmanager.yml"
+#: For deployments with collector replicas (deploy/compose.nats.yaml, docs/scale.md).
+ALERTMANAGER_REPLICAS_PATH: Final = "alertmanager/alertmanager-replicas.yml"
 #: Service names of the compose stack (deploy/compose).
 PROMETHEUS_URL: Final = "http://prometheus:9090"
 ALERTMANAGER_TARGET: Final = "alertmanager:9093"
@@ -128,6 +132,7 @@ def render(
     )
     files[AVAILABILITY_PATH] = dump_yaml(availability.rules_document(holidays))
     files[ALERTMANAGER_PATH] = dump_yaml(routing.alertmanager_config())
+    files[ALERTMANAGER_REPLICAS_PATH] = dump_yaml(routing.alertmanager_config(replicas=True))
     return files
 
 

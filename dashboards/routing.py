@@ -207,7 +207,7 @@ def inhibit_rules() -> list[dict[str, Any]]:
     ``instance`` to match a collector by. Precise per collector is the query gate; this is the
     guarantee of one page for one fault. With several collectors (shards, replicas), one blind
     collector thus also holds back the others' station alerts until it sees again (its own alert
-    pages meanwhile); drop this rule there if that matters more.
+    pages meanwhile); replicas therefore get :func:`alertmanager_config` without it.
     """
     return [
         {
@@ -217,10 +217,18 @@ def inhibit_rules() -> list[dict[str, Any]]:
     ]
 
 
-def alertmanager_config() -> dict[str, Any]:
+def alertmanager_config(*, replicas: bool = False) -> dict[str, Any]:
+    """The Alertmanager config; ``replicas=True``: for collector replicas serving the same
+    stations (docs/scale.md), without the fleet-wide :func:`inhibit_rules`.
+
+    With replicas, one dead or blind replica must not hold back the station alerts that the
+    others, which see, still raise: the query gate already leaves a blind replica's series out,
+    and a dead one's vanish. When every replica is blind or down, no station alert can fire
+    anyway (nothing is left to evaluate), and each replica's own alert pages.
+    """
     return {
         "route": _route_tree("alertmanager"),
-        "inhibit_rules": inhibit_rules(),
+        **({} if replicas else {"inhibit_rules": inhibit_rules()}),
         "receivers": [
             {
                 "name": RECEIVER_IT,

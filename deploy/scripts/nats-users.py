@@ -4,7 +4,7 @@
 usage: deploy/scripts/nats-users.py PROVISION_DIR [-o OUT]   (OUT default deploy/secrets/nats/users.conf)
 
 PROVISION_DIR/stations/<id>/{agent.toml,password} become users that may publish only under
-pantau/v1/{provinsi}/{kabkota}/{id}/ (NATS subject pantau.v1.<provinsi>.<kabkota>.<id>.>) and
+pantau/v1/{provinsi}/{kabkota}/{id}/ (NATS subject "pantau.v1.<provinsi>.<kabkota>.<id>.>") and
 subscribe to nothing; PROVISION_DIR/<name>/password (collector identities) become users that may
 read pantau/v1/# (plus $MQTT.sub.>, where nats-server delivers QoS 1 subscriptions) and publish
 nothing. nats.conf includes the result (mode 0600).

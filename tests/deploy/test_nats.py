@@ -149,3 +149,29 @@ def test_alertmanagers_gossip_with_each_other() -> None:
         assert "--cluster.listen-address=0.0.0.0:9094" in command  # type: ignore[operator]
         assert f"--cluster.peer={peer}:9094" in command  # type: ignore[operator]
         assert not any(str(p).endswith(":9094") for p in svc[name].get("ports", []))  # type: ignore[attr-defined]
+
+
+def test_alertmanagers_of_the_replicas_load_the_config_without_fleet_wide_inhibition(
+    tmp_path: Path,
+) -> None:
+    """One dead or blind replica must not hold back the station alerts the other one raises."""
+    svc = services()
+    replicas_file = DEPLOY / "alertmanager" / "alertmanager-replicas.yml"
+    for name in ("alertmanager-1", "alertmanager-2"):
+        assert host_path(NATS, svc[name], "/etc/alertmanager/alertmanager.yml", Path()) == (
+            replicas_file
+        )
+    single = load(DEPLOY / "alertmanager" / "alertmanager.yml")
+    replicas = load(replicas_file)
+    assert single.pop("inhibit_rules"), "the single-collector stack keeps its inhibition"
+    assert "inhibit_rules" not in replicas
+    assert replicas == single  # routes, receivers and time intervals unchanged
+    text = replicas_file.read_text().replace("$TELEGRAM_BOT_TOKEN", "123:token")
+    (tmp_path / "am.yml").write_text(text)
+    proc = subprocess.run(
+        ["amtool", "check-config", str(tmp_path / "am.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
