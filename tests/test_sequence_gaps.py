@@ -131,7 +131,9 @@ class Monitor:
         self._lock = threading.Lock()
         self._orig = self.client.client.on_message
         self.client.client.on_message = self._on_message
-        self.client.subscribe("pantau/v1/#")
+        # QoS 0: the broker's QoS 1 window and queue (which make it drop for the collector in
+        # the loss test) do not apply, so the monitor sees every message even when it lags.
+        self.client.subscribe("pantau/v1/#", qos=0)
         self.dropped: int | None = None
 
     def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
@@ -257,8 +259,12 @@ def test_a_healthy_run_has_no_sequence_gaps(
 
 @pytest.mark.slow
 def test_messages_really_dropped_are_counted_exactly(
-    tmp_path: Path, mosquitto_factory: Any, login: Login
+    tmp_path: Path, mosquitto_factory: Any, login: Login, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The collector's MQTT 5 Receive Maximum (1000 in flight) would let the paused socket's
+    # buffers absorb the whole burst; announce the test broker's own window (5 in flight,
+    # 20 queued) so that mosquitto really drops the tail, as it does past 1,020 in production.
+    monkeypatch.setattr("pantau.collector.mqtt.RECEIVE_MAXIMUM", 5)
     broker: Mosquitto = mosquitto_factory(
         extra_config="max_inflight_messages 5\nmax_queued_messages 20\nsys_interval 1\n"
     )
