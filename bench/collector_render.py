@@ -51,7 +51,6 @@ from pantau.collector.fleet import Fleet, Snapshot
 from pantau.collector.testing.reference import reference_render
 from pantau.collector.testing.synthetic import make_inventory, make_state
 from pantau.contract import wire
-from pantau.contract.inventory import InventoryEntry
 
 NOW = 1_790_000_010.0
 BOOT = NOW - 86_400.0
@@ -76,9 +75,11 @@ class SimFleet:
         )
         self.rng = random.Random(n)  # a reproducible simulation
         self.now = NOW
-        self.seq = 10
+        #: Each station's last sequence number: consecutive, as a real agent's (a gap would be
+        #: counted and remembered as missing messages).
+        self.seqs = [10] * n
         for i, entry in enumerate(self.inventory):
-            state = self.state(entry, missing=("camera",) if i % 7 == 0 else ())
+            state = self.state(i, missing=("camera",) if i % 7 == 0 else ())
             topic = wire.Topic(entry.provinsi, entry.kabkota, entry.station, "state")
             if wire_bytes:
                 self.fleet.ingest(str(topic), wire.encode(state), self.now)
@@ -94,11 +95,12 @@ class SimFleet:
                 )  # fmt: skip
                 event_topic = wire.Topic(entry.provinsi, entry.kabkota, entry.station, "event")
                 self.fleet.apply(event_topic, ev, self.now)
-        self.seq = 20
+            self.seqs[i] = 12
 
-    def state(self, entry: InventoryEntry, missing: tuple[str, ...] = ()) -> wire.State:
+    def state(self, i: int, missing: tuple[str, ...] = ()) -> wire.State:
         """A state as ``pantau simulate`` sends it: new CPU and available memory every time."""
-        state = make_state(entry, seq=self.seq, ts=self.now + 0.25, missing=missing)
+        self.seqs[i] += 1
+        state = make_state(self.inventory[i], seq=self.seqs[i], ts=self.now + 0.25, missing=missing)
         assert state.host is not None
         host = msgspec.structs.replace(
             state.host,
@@ -111,17 +113,17 @@ class SimFleet:
     def change(self, fraction: float, beats: bool = False) -> None:
         """15 s pass; ``fraction`` of the stations send a state, the others maybe a heartbeat."""
         self.now += 15.0
-        self.seq += 1
         changed = self.rng.sample(range(len(self.inventory)), int(len(self.inventory) * fraction))
         for i in changed:
             e = self.inventory[i]
             topic = wire.Topic(e.provinsi, e.kabkota, e.station, "state")
-            self.fleet.apply(topic, self.state(e), self.now)
+            self.fleet.apply(topic, self.state(i), self.now)
         if beats:
             skip = set(changed)
-            beat = wire.Beat(v=1, session="s1", seq=self.seq)
             for i, e in enumerate(self.inventory):
                 if i not in skip:
+                    self.seqs[i] += 1
+                    beat = wire.Beat(v=1, session="s1", seq=self.seqs[i])
                     topic = wire.Topic(e.provinsi, e.kabkota, e.station, "beat")
                     self.fleet.apply(topic, beat, self.now)
 

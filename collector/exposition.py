@@ -425,11 +425,12 @@ def _collector_text(snapshot: Snapshot, counts: Mapping[str, int]) -> str:
 
 #: Stations per cached block: a change re-renders the blocks of its chunk (in the families it
 #: touches), so small chunks keep that proportional to change; each block is compressed alone,
-#: so tiny ones compress worse (bench/collector_render.py, docs/performance.md).
-CHUNK: Final = 32
+#: so tiny ones compress worse and cost a flush each (32, 64 and 128 measured at 100,000
+#: stations: 64 was fastest with heartbeats and 1-10% changing; docs/performance.md).
+CHUNK: Final = 64
 #: Blocks per CRC run: the CRC-32 of a run of blocks is kept until one of them changes, so the
 #: page's CRC combines ~blocks/RUN values instead of one per block.
-RUN: Final = 32
+RUN: Final = 16
 _GZIP_HEADER: Final = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, OS unknown
 _FINAL_BLOCK: Final = b"\x03\x00"  # an empty final deflate block (fixed Huffman)
 _CRC_POLY: Final = 0xEDB88320
@@ -537,8 +538,9 @@ class Renderer:
             self._level = level
             comp = zlib.compressobj(level, zlib.DEFLATED, -15)
             self._headers = [_block(comp, _header(f).encode()) for f in RENDER]
-            #: The views and up/down values of the last scrape, per station.
+            #: The views, label sets and up/down values of the last scrape, per station.
             self._views: list[StationView] = []
+            self._labels: list[str] = []
             self._ups: list[bool] = []
             #: ``[family][chunk]``: the chunk's text of the family (None: no series).
             self._blocks: list[list[Block | None]] = [[] for _ in RENDER]
@@ -546,18 +548,23 @@ class Renderer:
             self._runs: list[list[Block | None]] = [[] for _ in RENDER]
 
     def _dirty_chunks(self, views: list[StationView], ups: list[bool]) -> dict[int, int]:
-        """``{chunk: parts}`` of the chunks that changed since the last scrape."""
-        old = self._views
+        """``{chunk: parts}`` of the chunks that changed since the last scrape; the label sets
+        follow the views (kept: rebuilding them is a third of re-rendering a block)."""
+        old, labels = self._views, self._labels
         n, n_old = len(views), len(old)
         dirty: dict[int, int] = {}
         common = min(n, n_old)
         for i in [i for i, a, b in zip(range(common), old, views, strict=False) if a is not b]:
             parts = _changed_parts(old[i], views[i])
+            if parts & REGION:
+                labels[i] = label_set(views[i])
             if parts:
                 dirty[i // CHUNK] = dirty.get(i // CHUNK, 0) | parts
         for i in [i for i, a, b in zip(range(common), self._ups, ups, strict=False) if a is not b]:
             dirty[i // CHUNK] = dirty.get(i // CHUNK, 0) | STATUS
         if n != n_old:
+            del labels[n:]
+            labels.extend([label_set(v) for v in views[n_old:]])
             for ci in range(common // CHUNK, (n + CHUNK - 1) // CHUNK):
                 dirty[ci] = EVERYTHING
         return dirty
@@ -590,7 +597,7 @@ class Renderer:
             rendered = 0
             for ci, parts in dirty.items():
                 chunk = views[ci * CHUNK : (ci + 1) * CHUNK]
-                labels = [label_set(v) for v in chunk]  # cheap; not kept in memory
+                labels = self._labels[ci * CHUNK : (ci + 1) * CHUNK]
                 for fi, render in enumerate(renders):
                     if parts & render.depends:
                         fn = up_text if render is up_render else render.text
