@@ -83,6 +83,13 @@ class StationSettings(_Section, frozen=True):
     provinsi: Segment
     kabkota: Segment
     kecamatan: Text = ""
+    #: Device classes the inventory expects here (``pantau provision`` writes them). A class
+    #: without a ``[[devices]]`` rule is reported as ``not_configured`` (a configuration problem,
+    #: not a missing device); add its rule to turn it green.
+    expects: Annotated[
+        tuple[Annotated[str, msgspec.Meta(pattern=CLASS_PATTERN)], ...],
+        msgspec.Meta(max_length=MAX_DEVICE_CLASSES),
+    ] = ()
 
 
 #: Broker endpoints one agent may list (the nodes of a cluster).

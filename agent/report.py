@@ -18,7 +18,15 @@ import msgspec
 from pantau.agent.checks.usb import rule_label
 from pantau.agent.config import AgentConfig, ConfigError
 from pantau.contract import wire
-from pantau.contract.vocabulary import DEVICE_NAMES, PeripheralReason, capitalized
+from pantau.contract.vocabulary import (
+    DEVICE_NAMES,
+    LOGIN_CAUSE_TEXT,
+    LoginCause,
+    PeripheralReason,
+    ProbeReason,
+    capitalized,
+    login_cause,
+)
 
 _DEVICE_HINT: Final = (
     "{id} tidak terdeteksi: periksa kabel USB dan pastikan {id_l} menyala.",
@@ -53,8 +61,10 @@ _PROBE_HINTS: Final[dict[str, tuple[str, str]]] = {
         "The server name does not resolve: check the network and DNS, or call IT.",
     ),
     "refused": (
-        "Server menolak koneksi: layanan di server mati, hubungi pengelola server.",
-        "The server refused the connection: the service is down, call the server admins.",
+        "Tidak ada layanan yang menerima koneksi di server (port tertutup): layanan di server "
+        "mati atau alamatnya salah, hubungi pengelola server.",
+        "Nothing accepts connections at the server (port closed): the service is down or the "
+        "address is wrong, call the server admins.",
     ),
     "timeout": (
         "Server tidak menjawab: periksa kabel jaringan, modem/VPN ke server regional.",
@@ -77,6 +87,18 @@ _PROBE_HINTS: Final[dict[str, tuple[str, str]]] = {
     "cert_expired": (
         "Sertifikat server sudah kedaluwarsa (atau jam komputer salah): hubungi teknisi TI.",
         "The server certificate has expired (or the PC clock is wrong): call IT.",
+    ),
+    "cert_untrusted": (
+        "Sertifikat server tidak ditandatangani CA yang dipercaya PC ini: pasang CA yang benar "
+        "(probes.ca_file) atau hubungi pengelola server.",
+        "The server certificate is signed by no CA this PC trusts: install the right CA "
+        "(probes.ca_file) or call the server admins.",
+    ),
+    "cert_hostname": (
+        "Sertifikat server dibuat untuk nama lain: periksa alamat server di konfigurasi, atau "
+        "hubungi pengelola server.",
+        "The server certificate is for another name: check the server address in the config, "
+        "or call the server admins.",
     ),
     "cert_expiring": (
         "Sertifikat server akan segera kedaluwarsa: beri tahu pengelola server.",
@@ -134,7 +156,19 @@ def class_names(device_class: str) -> tuple[str, str]:
     return capitalized(name_id), capitalized(name_en)
 
 
+_NOT_CONFIGURED_HINT: Final = (
+    "Masalah konfigurasi, bukan perangkat: inventaris mengharapkan kelas ini tetapi agent.toml "
+    "tidak punya aturan [[devices]] untuknya, jadi tidak ada yang memeriksanya. Tambahkan aturan "
+    "(vid/pid perangkat, lihat docs/agent.md) lalu jalankan `pantau-agent check` lagi.",
+    "A configuration problem, not hardware: the inventory expects this class but agent.toml has "
+    "no [[devices]] rule for it, so nothing looks for it. Add the rule (the device's vid/pid, see "
+    "docs/agent.md) and run `pantau-agent check` again.",
+)
+
+
 def _device_hint(device_class: str, reason: str) -> tuple[str, str]:
+    if reason == PeripheralReason.NOT_CONFIGURED:
+        return _NOT_CONFIGURED_HINT
     if reason == PeripheralReason.LIBUSB_UNAVAILABLE:
         return _USB_UNAVAILABLE_HINT
     if reason == PeripheralReason.CHECK_FAILED:
@@ -167,14 +201,25 @@ def problems(
         if p.present:
             continue
         rules = [r for r in cfg.devices if r.device_class == p.device_class]
-        wanted = ", ".join(rule_label(r) for r in rules)
+        wanted = ", ".join(rule_label(r) for r in rules) or "no [[devices]] rule"
         hint = _device_hint(p.device_class, p.reason)
         out.append(Problem("peripheral", p.device_class, f"{p.reason}: {wanted}", *hint))
     for probe in state.probes:
         if probe.up:
             continue
-        hint = _PROBE_HINTS.get(probe.reason, _PROBE_DEFAULT_HINT)
-        out.append(Problem("probe", probe.target, probe.reason, *hint))
+        cause = login_cause(probe.reason, probe.status_code)
+        if (
+            cause in (LoginCause.DENIED, LoginCause.SERVICE_ERROR)
+            or probe.reason not in _PROBE_HINTS
+        ):
+            what_id, do_id, what_en, do_en = LOGIN_CAUSE_TEXT.get(
+                cause, LOGIN_CAUSE_TEXT[LoginCause.UNEXPECTED]
+            )
+            hint = (f"{capitalized(what_id)}: {do_id}.", f"{capitalized(what_en)}: {do_en}.")
+        else:
+            hint = _PROBE_HINTS[probe.reason]
+        status = f" HTTP {probe.status_code}" if probe.status_code is not None else ""
+        out.append(Problem("probe", probe.target, f"{cause.value}: {probe.reason}{status}", *hint))
     for run in state.checks:
         if run.ok:
             continue
@@ -221,7 +266,11 @@ def render_text(state: wire.State, cfg: AgentConfig, files: Sequence[ConfigError
             lines += [f"           {_device_text(d)}" for d in p.devices]
         else:
             prob = by_subject[("peripheral", p.device_class)]
-            tag = "[HILANG]" if p.reason == PeripheralReason.MISSING else "[GAGAL] "
+            tags: dict[str, str] = {
+                PeripheralReason.MISSING: "[HILANG]",
+                PeripheralReason.NOT_CONFIGURED: "[BELUM DIATUR / NOT CONFIGURED]",
+            }
+            tag = tags.get(p.reason, "[GAGAL] ")
             lines.append(f"  {tag} {label}: {prob.summary}")
             if p.reason == PeripheralReason.DRIVER_FAILED:  # on USB: say which device
                 lines += [f"           {_device_text(d)}" for d in p.devices]
@@ -235,11 +284,23 @@ def render_text(state: wire.State, cfg: AgentConfig, files: Sequence[ConfigError
         if probe.cert_expiry_ts is not None:
             day = dt.datetime.fromtimestamp(probe.cert_expiry_ts, dt.UTC).date().isoformat()
             extra += f", sertifikat/cert s.d./until {day}"
-        if probe.up:
+        if probe.up and probe.reason == ProbeReason.CERT_EXPIRING and probe.cert_expiry_ts:
+            days = max(0, int((probe.cert_expiry_ts - state.ts) // 86400))
+            lines.append(f"  [AWAS]   {probe.target} ({probe.kind}) {ms}{extra}")
+            lines.append(
+                f"           Sertifikat server kedaluwarsa dalam {days} hari: login masih "
+                "berjalan; beri tahu pengelola server sebelum berhenti."
+            )
+            lines.append(
+                f"           The server certificate expires in {days} days: login still works; "
+                "tell the server admins before it stops."
+            )
+        elif probe.up:
             lines.append(f"  [OK]     {probe.target} ({probe.kind}) {ms}{extra}")
         else:
             prob = by_subject[("probe", probe.target)]
-            lines.append(f"  [GAGAL]  {probe.target} ({probe.kind}): {probe.reason}{extra}")
+            cert = extra.removeprefix(f" HTTP {probe.status_code}")
+            lines.append(f"  [GAGAL]  {probe.target} ({probe.kind}): {prob.summary}{cert}")
             lines.append(f"           {prob.hint_id}")
             lines.append(f"           {prob.hint_en}")
     lines += ["", "KOMPUTER / HOST"]

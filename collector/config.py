@@ -132,7 +132,8 @@ class FleetConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: spooled event resent after a reconnect) fills it.
     reorder_window_s: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 300.0
     #: File keeping the event counts and the last event seq per station session across restarts
-    #: (QoS 1 acknowledgements wait until it is written); empty: counts in memory only.
+    #: (QoS 1 acknowledgements wait until it is written); empty: counts in memory
+    #: only. First-seen times ("broken since") are kept next to it in ``<name>.since.json``.
     state_file: str = ""
 
 

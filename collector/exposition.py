@@ -30,6 +30,7 @@ from typing import Final, NamedTuple
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 
+from pantau.collector.diagnosis import NOT_CONFIGURED, problem_series
 from pantau.collector.fleet import (
     REJECT_REASONS,
     Report,
@@ -168,6 +169,19 @@ def _present(views: Views, labels: Labels, _now: float, _stale: float) -> str:
             for v, ls in zip(views, labels, strict=True)
             if v.report is not None
             for p in v.presence
+            if p.reason != NOT_CONFIGURED  # nobody looks for it: presence unknown
+        ]
+    )
+
+
+def _configured(views: Views, labels: Labels, _now: float, _stale: float) -> str:
+    return "".join(
+        [
+            f'pantau_peripheral_configured{{{ls},device_class="{p.device_class}"}}'
+            f" {0 if p.reason == NOT_CONFIGURED else 1}\n"
+            for v, ls in zip(views, labels, strict=True)
+            if v.report is not None
+            for p in v.presence
         ]
     )
 
@@ -180,6 +194,7 @@ def _change(views: Views, labels: Labels, _now: float, _stale: float) -> str:
             for v, ls in zip(views, labels, strict=True)
             if v.report is not None
             for p in v.presence
+            if p.reason != NOT_CONFIGURED
         ]
     )
 
@@ -203,7 +218,7 @@ def _login_up(views: Views, labels: Labels, _now: float, _stale: float) -> str:
             f'pantau_login_up{{{ls},target="{escape_label(t)}"}} {1 if ok else 0}\n'
             for v, ls in zip(views, labels, strict=True)
             if (r := v.report) is not None
-            for t, ok, _, _ in r.probes
+            for t, ok, *_ in r.probes
         ]
     )
 
@@ -215,7 +230,7 @@ def _login_duration(views: Views, labels: Labels, _now: float, _stale: float) ->
             f" {d if d.__class__ is float else sample_value(d)}\n"
             for v, ls in zip(views, labels, strict=True)
             if (r := v.report) is not None
-            for t, _, d, _ in r.probes
+            for t, _, d, *_ in r.probes
         ]
     )
 
@@ -223,10 +238,35 @@ def _login_duration(views: Views, labels: Labels, _now: float, _stale: float) ->
 def _login_info(views: Views, labels: Labels, _now: float, _stale: float) -> str:
     return "".join(
         [
-            f'pantau_login_probe_info{{{ls},target="{escape_label(t)}",reason="{why}"}} 1\n'
+            f'pantau_login_probe_info{{{ls},target="{escape_label(p.target)}",reason="{p.reason}",'
+            f'cause="{p.cause}",status="{"" if p.status_code is None else p.status_code}"}} 1\n'
             for v, ls in zip(views, labels, strict=True)
             if (r := v.report) is not None
-            for t, _, _, why in r.probes
+            for p in r.probes
+        ]
+    )
+
+
+def _cert_expiry(views: Views, labels: Labels, _now: float, _stale: float) -> str:
+    return "".join(
+        [
+            f"pantau_login_cert_expiry_timestamp_seconds"
+            f'{{{ls},target="{escape_label(p.target)}"}} {p.cert_expiry_ts!r}\n'
+            for v, ls in zip(views, labels, strict=True)
+            if (r := v.report) is not None
+            for p in r.probes
+            if p.cert_expiry_ts is not None
+        ]
+    )
+
+
+def _problem_since(views: Views, labels: Labels, now: float, stale: float) -> str:
+    return "".join(
+        [
+            f'pantau_station_problem_since_timestamp_seconds{{{ls},problem="{code}",'
+            f'subject="{escape_label(subject)}"}} {since!r}\n'
+            for v, ls in zip(views, labels, strict=True)
+            for code, subject, since in problem_series(v, now, stale)
         ]
     )
 
@@ -303,7 +343,8 @@ AGENT_CLOCK: Final = 1 << 10  # report.ts
 EVENTS: Final = 1 << 11
 REGION: Final = 1 << 12  # station, provinsi, kabkota, kecamatan: the label set
 HEARD: Final = 1 << 13  # last_report(): the last state or heartbeat
-EVERYTHING: Final = (1 << 14) - 1
+SINCE: Final = 1 << 14  # first-seen times of problems (since, known/offline_since, last_seen)
+EVERYTHING: Final = (1 << 15) - 1
 
 
 class FamilyRender(NamedTuple):
@@ -319,11 +360,13 @@ RENDER: Final[dict[Family, FamilyRender]] = {
     metrics.STATION_LAST_REPORT: FamilyRender(_last_report, HEARD),
     metrics.STATION_INFO: FamilyRender(_info, INFO),
     metrics.PERIPHERAL_PRESENT: FamilyRender(_present, PRESENCE),
+    metrics.PERIPHERAL_CONFIGURED: FamilyRender(_configured, PRESENCE),
     metrics.PERIPHERAL_LAST_CHANGE: FamilyRender(_change, PRESENCE),
     metrics.PERIPHERAL_PROBLEM: FamilyRender(_problem, PRESENCE),
     metrics.LOGIN_UP: FamilyRender(_login_up, PROBES),
     metrics.LOGIN_DURATION: FamilyRender(_login_duration, PROBES),
     metrics.LOGIN_PROBE_INFO: FamilyRender(_login_info, PROBES),
+    metrics.LOGIN_CERT_EXPIRY: FamilyRender(_cert_expiry, PROBES),
     metrics.HOST_CPU: FamilyRender(_host(0, metrics.HOST_CPU), CPU),
     metrics.HOST_MEM_AVAILABLE: FamilyRender(_host(1, metrics.HOST_MEM_AVAILABLE), MEM_AVAILABLE),
     metrics.HOST_MEM_TOTAL: FamilyRender(_host(2, metrics.HOST_MEM_TOTAL), MEM_TOTAL),
@@ -331,6 +374,7 @@ RENDER: Final[dict[Family, FamilyRender]] = {
     metrics.HOST_DISK_SIZE: FamilyRender(_disk(2, metrics.HOST_DISK_SIZE), DISKS),
     metrics.HOST_BOOT: FamilyRender(_host(3, metrics.HOST_BOOT), BOOT),
     metrics.HOST_CLOCK_SKEW: FamilyRender(_skew, RECEIVED | AGENT_CLOCK),
+    metrics.STATION_PROBLEM_SINCE: FamilyRender(_problem_since, STATUS | PRESENCE | PROBES | SINCE),
     metrics.STATION_EVENTS: FamilyRender(_events, EVENTS),
 }
 _HOST_PARTS: Final = (CPU, MEM_AVAILABLE, MEM_TOTAL, BOOT)
@@ -356,6 +400,13 @@ def _changed_parts(a: StationView, b: StationView) -> int:
         parts |= INFO
     if a.beat_rx != b.beat_rx or a.state_rx != b.state_rx:
         parts |= HEARD
+    if (
+        (a.since is not b.since and a.since != b.since)
+        or a.known_since != b.known_since
+        or a.offline_since != b.offline_since
+        or a.last_seen != b.last_seen  # a stale station's "since" counts from its last message
+    ):
+        parts |= SINCE
     ra, rb = a.report, b.report
     if ra is rb:
         return parts

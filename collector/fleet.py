@@ -58,8 +58,11 @@ from pantau.contract.vocabulary import (
     STALE_SESSION,
     STALE_WILL,
     STATION_STATUSES,
+    LoginCause,
     PeripheralReason,
+    ProbeReason,
     StationStatus,
+    login_cause,
 )
 
 _T = TypeVar("_T")
@@ -69,6 +72,9 @@ _MAX_SESSIONS: Final = 4
 #: The retained replay after a (re)connect is over when no retained message arrived for this long
 #: after the subscriptions were acknowledged; until then the collector is still blind.
 REPLAY_QUIET_S: Final = 1.0
+#: Keys of :meth:`Fleet.memory` besides the report problem keys.
+KNOWN_KEY: Final = "known"
+OFFLINE_KEY: Final = "offline"
 #: Open holes kept per station; a larger gap is counted as lost at once beyond this many.
 MAX_HOLES: Final = 256
 #: At most this many probe targets and disk mounts per station are kept (bounded series).
@@ -78,6 +84,39 @@ MAX_PER_STATION: Final = 16
 #: are exported as ``other``.
 MAX_PROBE_REASONS: Final = 32
 _REASON_RE: Final = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+class ProbeView(NamedTuple):
+    """One login probe of the last state (strings interned, reason bounded)."""
+
+    target: str
+    up: bool
+    duration_s: float
+    #: The agent's reason as a bounded label value (see :data:`MAX_PROBE_REASONS`).
+    reason: str
+    #: A :class:`~pantau.contract.vocabulary.LoginCause` value (derived when the agent sent none).
+    cause: str
+    status_code: int | None = None
+    cert_expiry_ts: float | None = None
+
+
+_CAUSES: Final = frozenset(c.value for c in LoginCause)
+
+
+def probe_cause(probe: wire.Probe) -> str:
+    """The probe's cause: the agent's when it is a known value consistent with ``up``, else
+    derived from its reason and HTTP status (older agents send none)."""
+    return _cause(probe.cause, probe.up, probe.reason, probe.status_code)
+
+
+def _cause(cause: str, up: bool, reason: str, status_code: int | None) -> str:
+    if cause not in _CAUSES or (cause == LoginCause.OK) != up:
+        cause = login_cause(reason, status_code).value
+        if not up and cause == LoginCause.OK:
+            cause = LoginCause.UNEXPECTED.value
+        elif up:
+            cause = LoginCause.OK.value
+    return sys.intern(cause)
 
 
 class Report(NamedTuple):
@@ -94,8 +133,8 @@ class Report(NamedTuple):
     #: ``heartbeat_s`` of the state, or its ``interval_s`` when the agent sends no heartbeats:
     #: how often the station speaks when healthy (the unit of staleness).
     liveness_s: float
-    #: ``(target, up, duration_s, reason)``, unique targets, at most :data:`MAX_PER_STATION`.
-    probes: tuple[tuple[str, bool, float, str], ...]
+    #: Unique targets, at most :data:`MAX_PER_STATION`.
+    probes: tuple[ProbeView, ...]
     #: ``(cpu_ratio, mem_available_bytes, mem_total_bytes, boot_ts)`` or None.
     host: tuple[float, int, int, float] | None
     #: ``(mount, free_bytes, size_bytes)``, unique mounts, at most :data:`MAX_PER_STATION`.
@@ -105,16 +144,14 @@ class Report(NamedTuple):
     spool_queued: int
 
 
-#: Values of the ``reason`` label of ``pantau_peripheral_problem_info``: the agent's reasons,
-#: ``not_reported`` (an expected class the agent does not report), ``other`` (anything else an
-#: agent sends: a label stays bounded whatever arrives).
-PROBLEM_REASONS: Final[tuple[str, ...]] = (*PeripheralReason, "not_reported", "other")
+#: Values of the ``reason`` label of ``pantau_peripheral_problem_info``: the agent's reasons
+#: (``not_configured`` also for an expected class the agent does not report), ``other`` (anything
+#: else an agent sends: a label stays bounded whatever arrives).
+PROBLEM_REASONS: Final[tuple[str, ...]] = (*PeripheralReason, "other")
 
 
 def problem_reason(reason: str) -> str:
     """The bounded label value for a Presence's reason."""
-    if reason == "not reported":
-        return "not_reported"
     return reason if reason in PROBLEM_REASONS else "other"
 
 
@@ -127,7 +164,8 @@ class Presence(NamedTuple):
     since: float
     expected: int = 1
     found: int = 0
-    #: Empty when present, else the agent's reason (``missing``, ...) or ``not reported``.
+    #: Empty when present, else the agent's reason (``missing``, ...) or ``not_configured`` (the
+    #: inventory expects the class and the agent does not report it: no rule in its config).
     reason: str = ""
     #: ``vid:pid`` of each matched device, comma separated.
     devices: str = ""
@@ -159,6 +197,13 @@ class StationView(NamedTuple):
     session: str = ""
     #: Collector clock when the last heartbeat of the current session arrived (0.0: never).
     beat_rx: float = 0.0
+    #: ``(key, collector time first seen)`` of the problems the last state carries (see
+    #: :func:`report_problem_keys`): a problem keeps its start while it lasts.
+    since: tuple[tuple[str, float], ...] = ()
+    #: Collector time the station became known (inventory load or first message).
+    known_since: float = 0.0
+    #: Collector time of the offline status that made it offline (0.0: not offline).
+    offline_since: float = 0.0
 
 
 def last_report(view: StationView) -> float:
@@ -191,7 +236,20 @@ def _report(msg: wire.State, reason_of: Callable[[str], str], old: Report | None
     disks = (
         () if host is None else tuple([(d.mount, d.free_bytes, d.size_bytes) for d in host.disks])
     )
-    probes = tuple([(p.target, p.up, p.duration_s, p.reason) for p in msg.probes])
+    probes = tuple(
+        [
+            ProbeView(
+                p.target,
+                p.up,
+                p.duration_s,
+                p.reason,
+                p.cause,
+                p.status_code,
+                p.cert_expiry_ts,
+            )
+            for p in msg.probes
+        ]
+    )
     failed = tuple([(c.name, c.reason) for c in msg.checks if not c.ok])
     agent_version, os_name = msg.agent_version, msg.os
     if old is not None:
@@ -205,10 +263,21 @@ def _report(msg: wire.State, reason_of: Callable[[str], str], old: Report | None
         disks = tuple([(intern(m), f, z) for m, f, z in _unique(disks, lambda d: d[0])])
     if old is None or probes is not old.probes:
         probes = tuple(
-            [(intern(t), up, d, reason_of(r)) for t, up, d, r in _unique(probes, lambda p: p[0])]
+            [
+                ProbeView(
+                    intern(p.target),
+                    p.up,
+                    p.duration_s,
+                    reason_of(p.reason),
+                    _cause(p.cause, p.up, p.reason, p.status_code),
+                    p.status_code,
+                    p.cert_expiry_ts,
+                )
+                for p in _unique(probes, lambda p: p.target)
+            ]
         )
     if old is None or failed is not old.failed_checks:
-        failed = tuple([(intern(n), intern(r)) for n, r in failed])
+        failed = tuple([(intern(n), intern(r)) for n, r in failed[:MAX_PER_STATION]])
     return Report(
         intern(agent_version),
         intern(os_name),
@@ -288,31 +357,67 @@ def clock_skew(view: StationView) -> float | None:
 def problems(
     view: StationView, now: float, stale_after_intervals: float, status: StationStatus | None = None
 ) -> list[str]:
-    """Short English descriptions of what is wrong with the station (empty: ready)."""
+    """Short English descriptions of what is wrong with the station (empty: ready).
+
+    Warnings (a certificate that expires soon) are not problems: the station is ready. The full
+    verdict, with causes, first-seen times and texts in both languages, is
+    :func:`pantau.collector.diagnosis.diagnose`.
+    """
     if status is None:
         status = station_status(view, now, stale_after_intervals)
-    out: list[str] = []
-    if status == "never_reported":
-        out.append("never reported")
-    elif status == "offline":
-        out.append(f"offline ({view.offline_reason or 'will'})")
-    elif status == "stale":
-        out.append(f"no report for {now - view.last_seen:.0f} s")
-    out.extend(
-        f"{p.device_class} driver failed"
-        if p.reason == PeripheralReason.DRIVER_FAILED
-        else f"{p.device_class} missing"
-        for p in view.presence
-        if not p.present
-    )
+    report = view.report
+    if (
+        status == "up"
+        and report is not None
+        and all(p.present for p in view.presence)
+        and all(p.up for p in report.probes)
+        and not report.failed_checks
+    ):
+        return []  # the usual healthy station: nothing to diagnose
+    from pantau.collector.diagnosis import critical, diagnose, text
+
+    return [text(p, "en") for p in critical(diagnose(view, now, stale_after_intervals))]
+
+
+def report_problem_keys(view: StationView) -> list[str]:
+    """Keys of the problems a state report carries (their first-seen times are kept by key)."""
+    keys = [f"device:{p.device_class}" for p in view.presence if not p.present]
     report = view.report
     if report is not None:
-        out.extend(f"{t} unreachable ({why})" for t, up, _, why in report.probes if not up)
-        out.extend(
-            f"check {name} failed" + (f" ({why})" if why else "")
-            for name, why in report.failed_checks
-        )
-    return out
+        keys += [
+            f"login:{p.target}" if not p.up else f"cert:{p.target}"
+            for p in report.probes
+            if not p.up or p.reason == ProbeReason.CERT_EXPIRING
+        ]
+        keys += [f"check:{name}" for name, _ in report.failed_checks]
+    return keys
+
+
+def _since(view: StationView, now: float, seed: dict[str, float]) -> tuple[tuple[str, float], ...]:
+    """The first-seen times of ``view``'s report problems: kept for those that persist, taken
+    from ``seed`` (a previous run's, see :meth:`Fleet.remember`) for those first seen now."""
+    keys = report_problem_keys(view)
+    if not keys:
+        return ()
+    old = dict(view.since)
+    return tuple((k, old.get(k) or seed.get(k) or now) for k in keys)
+
+
+def _with_since(view: StationView, track: _Track, now: float) -> StationView:
+    """``view`` (just updated by a state) with its problems' first-seen times."""
+    report = view.report
+    if report is not None and (
+        view.since
+        or any(not p.present for p in view.presence)
+        or report.failed_checks
+        or any(not p.up or p.reason == ProbeReason.CERT_EXPIRING for p in report.probes)
+    ):
+        view = view._replace(since=_since(view, now, track.seed))
+    if view.online and view.offline_since:
+        view = view._replace(offline_since=0.0)
+    if track.seed:  # the first report after a restart has used what it could
+        track.seed = {k: v for k, v in track.seed.items() if k == OFFLINE_KEY and not view.online}
+    return view
 
 
 class _Track:
@@ -329,6 +434,7 @@ class _Track:
         "max_seq",
         "offline_seq",
         "periph_hash",
+        "seed",
         "sessions",
         "state_seq",
         "status_seq",
@@ -354,6 +460,9 @@ class _Track:
         self.periph_hash = 0
         #: Open holes: ``(session, seq)`` -> collector time noticed (see the module docstring).
         self.holes: dict[tuple[str, int], float] = {}
+        #: First-seen times of a previous run, used once when the first report after a restart
+        #: shows the same problem (:meth:`Fleet.remember`).
+        self.seed: dict[str, float] = {}
 
     def classify(self, session: str) -> Literal["current", "retired", "new"]:
         if session == self.current:
@@ -387,6 +496,7 @@ class Fleet:
         max_unknown_stations: int = 1000,
         forget_unknown_after_s: float = 7 * 86400.0,
         reorder_window_s: float = 300.0,
+        known_since: float = 0.0,
     ) -> None:
         self._lock = threading.Lock()
         self._tracks: dict[str, _Track] = {}
@@ -402,6 +512,7 @@ class Fleet:
                     kecamatan=entry.kecamatan,
                     inventory=True,
                     expected=entry.device_classes,
+                    known_since=known_since,
                 )
             )
         #: Device classes that may become label values (bounded by config + inventory).
@@ -528,6 +639,7 @@ class Fleet:
                 inventory=False,
                 expected=(),
                 last_seen=now,
+                known_since=now,
             )
         )
         self._tracks[topic.station] = track
@@ -554,11 +666,17 @@ class Fleet:
     def _offline(self, track: _Track, msg: wire.Status, now: float) -> None:
         track.offline_seq = max(msg.seq, track.max_seq)
         track.last_live_seq = None
-        track.view = track.view._replace(
+        view = track.view
+        if view.online is False and view.offline_since:
+            since = view.offline_since
+        else:
+            since = track.seed.pop(OFFLINE_KEY, now)
+        track.view = view._replace(
             online=False,
             offline_reason="shutdown" if msg.reason == "shutdown" else "will",
             last_seen=now,
             session=msg.session,
+            offline_since=since,
         )
 
     def _count_gap(self, track: _Track, session: str, seq: int, retained: bool, now: float) -> int:
@@ -633,7 +751,7 @@ class Fleet:
         kecamatan = view.kecamatan
         if not view.inventory and msg.kecamatan != kecamatan:
             kecamatan = sys.intern(msg.kecamatan)
-        track.view = view._replace(
+        new = view._replace(
             report=report,
             state_rx=now,
             last_seen=now,
@@ -644,6 +762,7 @@ class Fleet:
             seq_gaps=view.seq_gaps + gap,
             session=view.session if msg.session == view.session else msg.session,
         )
+        track.view = _with_since(new, track, now)
         return ""
 
     def _presence(self, view: StationView, msg: wire.State, now: float) -> tuple[Presence, ...]:
@@ -658,7 +777,9 @@ class Fleet:
             previous = old.get(cls)
             since = previous.since if previous is not None and previous.present == present else now
             if rep is None:
-                out.append(Presence(cls, False, since, reason="not reported"))
+                # Expected, yet the agent reports nothing about it: its config has no rule for
+                # the class (an agent reports every class it has rules for).
+                out.append(Presence(cls, False, since, 0, 0, PeripheralReason.NOT_CONFIGURED))
             else:
                 devices = ",".join(f"{d.vid:04x}:{d.pid:04x}" for d in rep.devices)
                 out.append(
@@ -697,8 +818,13 @@ class Fleet:
             # A birth starts a new connection: the live-sequence baseline restarts here.
             track.last_live_seq = None if retained else msg.seq
             track.view = view._replace(
-                online=True, offline_reason="", last_seen=now, session=msg.session
+                online=True,
+                offline_reason="",
+                last_seen=now,
+                session=msg.session,
+                offline_since=0.0,
             )
+            track.seed.pop(OFFLINE_KEY, None)
             if held is not None and held.seq > msg.seq:
                 self._offline(track, held, now)  # the will of a later connection than this birth
             return ""
@@ -849,6 +975,48 @@ class Fleet:
 
     def __len__(self) -> int:
         return len(self._tracks)
+
+    # ------------------------------------------------------------------ memory across restarts
+
+    def memory(self) -> dict[str, dict[str, float]]:
+        """Per station, the first-seen times worth keeping across a collector restart: when the
+        station became known, went offline, and each current report problem (by key)."""
+        with self._lock:
+            out: dict[str, dict[str, float]] = {}
+            for station, track in self._tracks.items():
+                v = track.view
+                entry = dict(v.since)
+                entry.update(track.seed)
+                if v.known_since:
+                    entry[KNOWN_KEY] = v.known_since
+                if v.online is False and v.offline_since:
+                    entry[OFFLINE_KEY] = v.offline_since
+                if entry:
+                    out[station] = entry
+            return out
+
+    def remember(self, memory: dict[str, dict[str, float]]) -> int:
+        """Seed first-seen times from :meth:`memory` of a previous run (before ingest starts).
+
+        Inventory stations only (others start afresh). ``known`` applies at once (the earlier of
+        the two); the others are used when the first report after the restart shows the same
+        problem, so a problem that ended while the collector was down starts afresh when it
+        returns. Returns how many stations were seeded.
+        """
+        seeded = 0
+        with self._lock:
+            for station, entry in memory.items():
+                track = self._tracks.get(station)
+                if track is None or not track.view.inventory:
+                    continue
+                seed = {k: float(t) for k, t in entry.items() if t > 0}
+                known = seed.pop(KNOWN_KEY, 0.0)
+                view = track.view
+                if known and (not view.known_since or known < view.known_since):
+                    track.view = view._replace(known_since=known)
+                track.seed = seed
+                seeded += 1
+        return seeded
 
 
 class Summary(NamedTuple):

@@ -56,6 +56,7 @@ from typing import Any, ClassVar, Final
 import msgspec
 
 from pantau import __version__
+from pantau.collector import diagnosis
 from pantau.collector.board import render_board
 from pantau.collector.config import HttpConfig, verify_password
 from pantau.collector.errors import StartupError
@@ -280,10 +281,19 @@ def station_json(
             for p in view.presence
         ],
         "probes": [
-            {"target": t, "up": up, "duration_s": d, "reason": why}
-            for t, up, d, why in (report.probes if report else ())
+            {
+                "target": p.target,
+                "up": p.up,
+                "duration_s": p.duration_s,
+                "reason": p.reason,
+                "cause": p.cause,
+                "status_code": p.status_code,
+                "cert_expiry_ts": p.cert_expiry_ts,
+            }
+            for p in (report.probes if report else ())
         ],
         "problems": problems(view, now, stale, status),
+        "issues": [diagnosis.as_json(p, now) for p in diagnosis.diagnose(view, now, stale)],
         "events": dict(view.events),
         "seq_gaps": view.seq_gaps,
     }

@@ -10,8 +10,10 @@ c.stop()
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +34,54 @@ from pantau.contract.inventory import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Seconds between writes of the first-seen times (:func:`since_path`).
+MEMORY_EVERY_S = 60.0
+
+
+def since_path(state_file: str) -> str:
+    """Where first-seen times are kept: next to ``fleet.state_file`` (``x.json`` ->
+    ``x.since.json``), written every minute and at stop; empty when there is no state file."""
+    if not state_file:
+        return ""
+    path = Path(state_file)
+    return str(path.with_name(path.stem + ".since.json"))
+
+
+def load_memory(path: str) -> dict[str, dict[str, float]]:
+    """The first-seen times a previous run saved (empty if none or unreadable: logged)."""
+    if not path:
+        return {}
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        log.warning("%s: cannot read (%s); every 'since' starts afresh", path, exc)
+        return {}
+    try:
+        doc = json.loads(raw)
+        stations = doc["stations"]
+        return {
+            str(st): {str(k): float(t) for k, t in entry.items()} for st, entry in stations.items()
+        }
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("%s: not a pantau first-seen file (%s); starting afresh", path, exc)
+        return {}
+
+
+def save_memory(path: str, memory: dict[str, dict[str, float]], now: float) -> None:
+    """Write atomically (temporary file + rename): a crash never leaves half a file."""
+    target = Path(path)
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(
+            json.dumps({"version": 1, "saved_at": now, "stations": memory}), encoding="utf-8"
+        )
+        os.replace(tmp, target)
+    except OSError as exc:
+        log.warning("%s: cannot write (%s)", path, exc)
 
 
 def read_inventory(path: str) -> list[InventoryEntry]:
@@ -76,7 +126,14 @@ class Collector:
             max_unknown_stations=fleet_cfg.max_unknown_stations,
             forget_unknown_after_s=fleet_cfg.forget_unknown_after_s,
             reorder_window_s=fleet_cfg.reorder_window_s,
+            known_since=time.time(),
         )
+        self._memory_path = since_path(fleet_cfg.state_file)
+        seeded = self.fleet.remember(load_memory(self._memory_path))
+        if seeded:
+            log.info("first-seen times of %d stations restored from %s", seeded, self._memory_path)
+        self._memory_stop = threading.Event()
+        self._memory_thread: threading.Thread | None = None
         if len(self.fleet.device_classes) > 16:
             raise ConfigError(
                 source, "fleet.device_classes", "more than 16 device classes with the inventory's"
@@ -125,6 +182,12 @@ class Collector:
         self.http.start()
         self.mqtt.start()
         self._started = True
+        if self._memory_path:
+            self._memory_stop.clear()
+            self._memory_thread = threading.Thread(
+                target=self._keep_memory, name="collector-memory", daemon=True
+            )
+            self._memory_thread.start()
         log.info(
             "collector serving %s, %d stations in the inventory, broker %s",
             self.url,
@@ -139,6 +202,20 @@ class Collector:
         self._started = False
         self.mqtt.stop()
         self.http.stop()
+        if self._memory_thread is not None:
+            self._memory_stop.set()
+            self._memory_thread.join(5)
+            self._memory_thread = None
+        self.save_memory()
+
+    def save_memory(self) -> None:
+        """Write the first-seen times now (also every minute and at :meth:`stop`)."""
+        if self._memory_path:
+            save_memory(self._memory_path, self.fleet.memory(), self.clock())
+
+    def _keep_memory(self) -> None:
+        while not self._memory_stop.wait(MEMORY_EVERY_S):
+            self.save_memory()
 
     def __enter__(self) -> Collector:
         return self.start()

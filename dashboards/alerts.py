@@ -15,6 +15,10 @@ syntax) or, for the promtool test expectations, into concrete strings:
 ``{Device_id} {device_id} {Device_en} {device_en}``
     the device class's name (capitalised or not) in Bahasa Indonesia / English
 ``{value}``  the value, rounded to a whole number; ``{value_pct}`` the value as a percentage
+``{for_id} {for_en}``
+    the rule's ``for`` in words ("10 menit" / "10 minutes"), from the ``for`` actually rendered
+    (a shortened ``for`` in tests and the demo says so): a text never claims a duration its
+    ``for`` does not hold. Other durations in a text must be the query's own range.
 """
 
 from __future__ import annotations
@@ -33,7 +37,19 @@ Op = Literal["<", ">"]
 
 _PLACEHOLDER_RE: Final = re.compile(r"\{(\w+)\}")
 _LABEL_PLACEHOLDERS: Final = frozenset(
-    {*m.STATION_LABELS, "device_class", "target", "mount", "instance", "job"}
+    {
+        *m.STATION_LABELS,
+        "device_class",
+        "target",
+        "mount",
+        "instance",
+        "job",
+        "reason",
+        "cause",
+        "status",
+        "problem",
+        "subject",
+    }
 )
 _DEVICE_PLACEHOLDERS: Final = frozenset({"Device_id", "device_id", "Device_en", "device_en"})
 _VALUE_PLACEHOLDERS: Final = frozenset({"value", "value_pct"})
@@ -89,14 +105,41 @@ class Alert:
     def all_labels(self) -> dict[str, str]:
         return {**self.labels, "severity": self.severity}
 
-    def texts(self) -> dict[str, str]:
-        """Annotation key -> text with placeholders (Bahasa Indonesia first: recipients' language)."""
-        return {
+    def texts(self, for_: str | None = None) -> dict[str, str]:
+        """Annotation key -> text with placeholders (Bahasa Indonesia first: recipients' language).
+
+        ``{for_id}``/``{for_en}`` become ``for_`` (default: the alert's own ``for``) in words.
+        """
+        words_id, words_en = for_words(self.for_ if for_ is None else for_)
+        texts = {
             "summary": self.summary_id,
             "description": self.description_id,
             "summary_en": self.summary_en,
             "description_en": self.description_en,
         }
+        return {
+            k: v.replace("{for_id}", words_id).replace("{for_en}", words_en)
+            for k, v in texts.items()
+        }
+
+
+_UNITS: Final = {
+    "s": ("detik", "second"),
+    "m": ("menit", "minute"),
+    "h": ("jam", "hour"),
+    "d": ("hari", "day"),
+}
+_FOR_RE: Final = re.compile(r"^(\d+)([smhd])$")
+
+
+def for_words(duration: str) -> tuple[str, str]:
+    """``10m`` -> (``10 menit``, ``10 minutes``); a Prometheus duration of one unit."""
+    match = _FOR_RE.match(duration)
+    if match is None:
+        raise DashboardsError(f"for {duration!r}: use one unit (30s, 10m, 1h, 7d)")
+    n, unit = int(match.group(1)), match.group(2)
+    word_id, word_en = _UNITS[unit]
+    return f"{n} {word_id}", f"{n} {word_en}{'' if n == 1 else 's'}"
 
 
 def _num(value: float) -> str:
@@ -358,43 +401,328 @@ def _peripheral_driver_failed() -> Alert:
     )
 
 
-def _login_unreachable() -> Alert:
+def _login_case(cause: str, status: str = "", reason: str = "http_status") -> Case:
+    """Bayat's login fails with ``cause`` from minute 11 to 41; Juwiring's is fine; Cawas' probe
+    fails for another cause (must not fire this alert); Pedan fails while offline (the offline
+    alert covers it)."""
     s = station_series
+    other = "network" if cause != "network" else "denied"
+    info = m.LOGIN_PROBE_INFO
+    ok = {"target": "enrollment", "reason": "ok", "cause": "ok"}
+    bad = {"target": "enrollment", "reason": reason, "cause": cause}
+    if status:  # an empty label value is no label at all
+        bad["status"] = status
+    return Case(
+        series=(
+            (s(m.STATION_UP, *_BAY), "1x60"),
+            (s(info, *_BAY, **ok), "1x10 _x30 1x20"),
+            (s(info, *_BAY, **bad), "_x10 1x30 _x20"),
+            (s(m.STATION_UP, *_JUW), "1x60"),
+            (s(info, *_JUW, **ok), "1x60"),
+            (s(m.STATION_UP, *_CAW), "1x60"),
+            (s(info, *_CAW, **{**bad, "cause": other}), "1x60"),
+            (s(m.STATION_UP, *_PED), "0x60"),
+            (s(info, *_PED, **bad), "1x60"),
+        ),
+        checks=(
+            ("5m", ()),
+            ("12m", ()),
+            ("35m", (Expect(_st(*_BAY, **bad), 1),)),
+            ("55m", ()),
+        ),
+    )
+
+
+def _login_alert(
+    name: str,
+    cause: str,
+    *,
+    for_: str,
+    severity: Severity,
+    summary_id: str,
+    description_id: str,
+    summary_en: str,
+    description_en: str,
+    case: Case,
+) -> Alert:
+    """One alert per login cause: each sends someone else to do something else."""
     return Alert(
-        name="PantauLoginUnreachable",
+        name=name,
         group="stations",
-        query=_replicas("max", f"{m.LOGIN_UP} and on(station) {m.STATION_UP} == 1", "target"),
-        op="<",
-        threshold=1,
-        for_="10m",
-        severity="critical",
+        query=_replicas(
+            "max",
+            f'{m.LOGIN_PROBE_INFO}{{cause="{cause}"}} and on(station) {m.STATION_UP} == 1',
+            "target",
+            "reason",
+            "cause",
+            "status",
+        ),
+        op=">",
+        threshold=0,
+        for_=for_,
+        severity=severity,
         labels=StationHours,
         dashboard_uid="pantau-station",
         panel="Login",
+        summary_id=summary_id,
+        description_id=description_id,
+        summary_en=summary_en,
+        description_en=description_en,
+        case=case,
+    )
+
+
+def _login_unreachable() -> Alert:
+    return _login_alert(
+        "PantauLoginUnreachable",
+        "network",
+        for_="10m",
+        severity="critical",
         summary_id="Layanan login {target} tidak terjangkau dari Kecamatan {kecamatan} (stasiun {station})",
         description_id=(
             "Stasiun perekaman {station} di Kecamatan {kecamatan} ({kabkota}) tidak dapat "
-            "menghubungi layanan login {target} selama lebih dari 10 menit. Operator tidak bisa "
-            "login ke aplikasi ENROLLMENT KTP-el. Periksa jaringan/VPN ke server regional."
+            "menghubungi layanan login {target} selama lebih dari {for_id} ({reason}): masalah "
+            "jaringan. Operator tidak bisa login ke aplikasi ENROLLMENT KTP-el. Periksa kabel "
+            "jaringan, modem dan VPN ke server regional."
         ),
         summary_en="Login service {target} unreachable from Kecamatan {kecamatan} (station {station})",
         description_en=(
             "Recording station {station} in Kecamatan {kecamatan} ({kabkota}) has not reached the "
-            "login service {target} for more than 10 minutes. Operators cannot log in to the "
-            "enrollment application. Check the network/VPN to the regional server."
+            "login service {target} for more than {for_en} ({reason}): a network problem. "
+            "Operators cannot log in to the enrollment application. Check the network cable, "
+            "the modem and the VPN to the regional server."
+        ),
+        case=_login_case("network", reason="timeout"),
+    )
+
+
+def _login_refused() -> Alert:
+    return _login_alert(
+        "PantauLoginRefused",
+        "denied",
+        for_="5m",
+        severity="critical",
+        summary_id="Layanan login {target} menolak stasiun {station} di Kecamatan {kecamatan} (HTTP {status})",
+        description_id=(
+            "Layanan login {target} menjawab stasiun perekaman {station} (Kecamatan {kecamatan}, "
+            "{kabkota}) dengan HTTP {status} selama lebih dari {for_id}. Ini bukan masalah "
+            "jaringan: akun atau kredensial stasiun ditolak (terkunci, kata sandi salah, atau "
+            "belum didaftarkan ulang setelah instal ulang PC). Hubungi admin layanan login untuk "
+            "membuka atau mendaftarkan ulang akun stasiun."
+        ),
+        summary_en="Login service {target} refuses station {station} in Kecamatan {kecamatan} (HTTP {status})",
+        description_en=(
+            "The login service {target} has answered recording station {station} (Kecamatan "
+            "{kecamatan}, {kabkota}) with HTTP {status} for more than {for_en}. This is not a "
+            "network fault: the station's account or credentials are refused (locked, wrong "
+            "password, or not re-registered after a reinstall of the PC). Ask the login "
+            "service's admins to unlock or re-register the station's account."
+        ),
+        case=_login_case("denied", status="403"),
+    )
+
+
+def _login_tls() -> Alert:
+    return _login_alert(
+        "PantauLoginTlsProblem",
+        "tls",
+        for_="10m",
+        severity="critical",
+        summary_id="Sertifikat/TLS layanan login {target} bermasalah di Kecamatan {kecamatan} (stasiun {station}: {reason})",
+        description_id=(
+            "Stasiun perekaman {station} di Kecamatan {kecamatan} ({kabkota}) tidak bisa membuat "
+            "koneksi aman ke layanan login {target} selama lebih dari {for_id} ({reason}: "
+            "kedaluwarsa, tidak dipercaya, atau nama salah). Periksa tanggal dan jam PC; jika "
+            "benar, pengelola server harus memperbaiki sertifikat."
+        ),
+        summary_en="TLS problem with login service {target} in Kecamatan {kecamatan} (station {station}: {reason})",
+        description_en=(
+            "Recording station {station} in Kecamatan {kecamatan} ({kabkota}) has not been able "
+            "to open a secure connection to the login service {target} for more than {for_en} "
+            "({reason}: expired, untrusted or wrong name). Check the PC's date and time; if "
+            "right, the server's admins must fix the certificate."
+        ),
+        case=_login_case("tls", reason="cert_expired"),
+    )
+
+
+def _login_service_error() -> Alert:
+    return _login_alert(
+        "PantauLoginServiceError",
+        "service_error",
+        for_="10m",
+        severity="critical",
+        summary_id="Layanan login {target} error (HTTP {status}) untuk stasiun {station} di Kecamatan {kecamatan}",
+        description_id=(
+            "Layanan login {target} menjawab stasiun perekaman {station} (Kecamatan {kecamatan}, "
+            "{kabkota}) dengan error server HTTP {status} selama lebih dari {for_id}. Gangguan di "
+            "sisi server, bukan di stasiun: laporkan ke pengelola layanan login."
+        ),
+        summary_en="Login service {target} fails (HTTP {status}) for station {station} in Kecamatan {kecamatan}",
+        description_en=(
+            "The login service {target} has answered recording station {station} (Kecamatan "
+            "{kecamatan}, {kabkota}) with server error HTTP {status} for more than {for_en}. The "
+            "fault is on the server side, not at the station: report it to the login service's "
+            "operators."
+        ),
+        case=_login_case("service_error", status="503"),
+    )
+
+
+def _login_unexpected() -> Alert:
+    return _login_alert(
+        "PantauLoginUnexpectedAnswer",
+        "unexpected",
+        for_="15m",
+        severity="warning",
+        summary_id="Layanan login {target} menjawab tidak terduga ke stasiun {station} di Kecamatan {kecamatan} ({reason} {status})",
+        description_id=(
+            "Layanan login {target} memberi jawaban yang tidak diharapkan ke stasiun perekaman "
+            "{station} (Kecamatan {kecamatan}, {kabkota}) selama lebih dari {for_id} ({reason} "
+            "{status}). Periksa alamat dan pengaturan probe login (expect_status), atau hubungi "
+            "teknisi TI."
+        ),
+        summary_en="Login service {target} gives station {station} in Kecamatan {kecamatan} an unexpected answer ({reason} {status})",
+        description_en=(
+            "The login service {target} has given recording station {station} (Kecamatan "
+            "{kecamatan}, {kabkota}) an unexpected answer for more than {for_en} ({reason} "
+            "{status}). Check the login probe's address and settings (expect_status), or call IT."
+        ),
+        case=_login_case("unexpected", status="404"),
+    )
+
+
+def _login_cert_expiring() -> Alert:
+    s = station_series
+    day = 86400
+    return Alert(
+        name="PantauLoginCertExpiring",
+        group="stations",
+        query=_replicas("max", f"({m.LOGIN_CERT_EXPIRY} - time()) / 86400", "target"),
+        op="<",
+        threshold=14,
+        for_="1h",
+        severity="warning",
+        labels=StationAlways,
+        dashboard_uid="pantau-station",
+        panel="Login",
+        summary_id="Sertifikat layanan login {target} kedaluwarsa dalam {value} hari (dilihat dari stasiun {station}, Kecamatan {kecamatan})",
+        description_id=(
+            "Sertifikat TLS layanan login {target}, seperti dilihat stasiun {station} (Kecamatan "
+            "{kecamatan}), kedaluwarsa dalam {value} hari. Login masih berjalan; minta pengelola "
+            "server memperbaruinya sebelum semua stasiun tidak bisa login."
+        ),
+        summary_en="Certificate of login service {target} expires in {value} days (seen from station {station}, Kecamatan {kecamatan})",
+        description_en=(
+            "The TLS certificate of the login service {target}, as seen by station {station} "
+            "(Kecamatan {kecamatan}), expires in {value} days. Login still works; ask the server's "
+            "admins to renew it before every station is locked out."
         ),
         case=Case(
             series=(
-                (s(m.STATION_UP, *_BAY), "1x60"),
-                (s(m.LOGIN_UP, *_BAY, target="central"), "1x10 0x20 1x30"),
-                (s(m.STATION_UP, *_JUW), "1x60"),
-                (s(m.LOGIN_UP, *_JUW, target="central"), "1x60"),
+                # (promtool's clock starts at 0.) Bayat's certificate expires at day 13: less
+                # than 14 days left from the start; renewed (expiry day 400) after 2 hours.
+                (s(m.LOGIN_CERT_EXPIRY, *_BAY, target="portal"), f"{13 * day}x120 {400 * day}x120"),
+                (s(m.LOGIN_CERT_EXPIRY, *_JUW, target="portal"), f"{400 * day}x240"),
             ),
             checks=(
-                ("5m", ()),
-                ("15m", ()),
-                ("25m", (Expect(_st(*_BAY, target="central"), 0),)),
-                ("40m", ()),
+                ("30m", ()),  # pending: the for is 1 h
+                ("90m", (Expect(_st(*_BAY, target="portal"), 12.9375),)),
+                ("3h", ()),
+            ),
+        ),
+    )
+
+
+def _peripheral_not_configured() -> Alert:
+    s = station_series
+    return Alert(
+        name="PantauPeripheralNotConfigured",
+        group="stations",
+        query=_replicas(
+            "max", f"{m.PERIPHERAL_CONFIGURED} and on(station) {m.STATION_UP} == 1", "device_class"
+        ),
+        op="<",
+        threshold=1,
+        for_="15m",
+        severity="warning",
+        labels=StationHours,
+        dashboard_uid="pantau-station",
+        panel="Perangkat dari waktu ke waktu / Peripheral presence over time",
+        summary_id="{Device_id} belum dikonfigurasi di stasiun {station} (Kecamatan {kecamatan})",
+        description_id=(
+            "Inventaris mengharapkan {device_id} di stasiun perekaman {station}, Kecamatan "
+            "{kecamatan} ({kabkota}), tetapi konfigurasi agen tidak punya aturan [[devices]] "
+            "untuknya, jadi tidak ada yang memeriksanya. Masalah konfigurasi, bukan perangkat "
+            "hilang: tambahkan aturan di agent.toml stasiun (atau di template `pantau provision`)."
+        ),
+        summary_en="{Device_en} not configured at station {station} (Kecamatan {kecamatan})",
+        description_en=(
+            "The inventory expects a {device_en} at recording station {station}, Kecamatan "
+            "{kecamatan} ({kabkota}), but the agent's config has no [[devices]] rule for it, so "
+            "nothing looks for it. A configuration problem, not a missing device: add the rule "
+            "to the station's agent.toml (or the `pantau provision` template)."
+        ),
+        case=Case(
+            series=(
+                (s(m.STATION_UP, *_JUW), "1x60"),
+                (s(m.PERIPHERAL_CONFIGURED, *_JUW, device_class="iris"), "0x30 1x30"),
+                (s(m.PERIPHERAL_CONFIGURED, *_JUW, device_class="camera"), "1x60"),
+                (s(m.STATION_UP, *_BAY), "0x60"),
+                (s(m.PERIPHERAL_CONFIGURED, *_BAY, device_class="iris"), "0x60"),
+            ),
+            checks=(
+                ("10m", ()),
+                ("20m", (Expect(_st(*_JUW, device_class="iris"), 0),)),
+                ("45m", ()),
+            ),
+        ),
+    )
+
+
+def _broken_long() -> Alert:
+    s = station_series
+    day = 86400
+    since = m.STATION_PROBLEM_SINCE
+    return Alert(
+        name="PantauStationBrokenLong",
+        group="stations",
+        query=_replicas(
+            "min", f'(time() - {since}{{problem!="cert_expiring"}}) / 86400', "problem", "subject"
+        ),
+        op=">",
+        threshold=7,
+        for_="10m",
+        severity="critical",
+        labels=StationAlways,
+        dashboard_uid="pantau-fleet",
+        panel="Rusak paling lama / Broken longest",
+        summary_id="Stasiun {station} di Kecamatan {kecamatan} bermasalah ({problem} {subject}) sejak {value} hari",
+        description_id=(
+            "Stasiun perekaman {station} di Kecamatan {kecamatan} ({kabkota}) bermasalah "
+            "({problem} {subject}) sejak {value} hari dan belum diperbaiki. Warga mungkin "
+            "dialihkan ke kecamatan lain: tetapkan penanggung jawab dan tenggat perbaikan."
+        ),
+        summary_en="Station {station} in Kecamatan {kecamatan} broken ({problem} {subject}) for {value} days",
+        description_en=(
+            "Recording station {station} in Kecamatan {kecamatan} ({kabkota}) has had a problem "
+            "({problem} {subject}) for {value} days and it is not fixed. Residents may be sent to "
+            "other kecamatan: name an owner and a deadline for the repair."
+        ),
+        case=Case(
+            series=(
+                # (promtool's clock starts at 0.) Cawas has never reported for 8 days (since -8 d);
+                # its kit is repaired and it reports after 40 minutes.
+                (s(since, *_CAW, problem="never_reported", subject=""), f"{-8 * day}x40"),
+                # Juwiring's camera has been missing for 6 days: not yet a week.
+                (s(since, *_JUW, problem="peripheral_missing", subject="camera"), f"{-6 * day}x60"),
+                # A certificate warning never counts as broken.
+                (s(since, *_BAY, problem="cert_expiring", subject="portal"), f"{-30 * day}x60"),
+            ),
+            checks=(
+                ("5m", ()),  # pending: the for is 10 min
+                ("20m", (Expect(_st(*_CAW, problem="never_reported"), 8.0138889),)),
+                ("50m", ()),
             ),
         ),
     )
@@ -416,12 +744,12 @@ def _station_offline() -> Alert:
         summary_id="Stasiun perekaman {station} di Kecamatan {kecamatan} offline",
         description_id=(
             "Stasiun perekaman {station} di Kecamatan {kecamatan} ({kabkota}) tidak melapor "
-            "selama lebih dari 5 menit: PC mati, agen berhenti, atau jaringan putus."
+            "selama lebih dari {for_id}: PC mati, agen berhenti, atau jaringan putus."
         ),
         summary_en="Recording station {station} in Kecamatan {kecamatan} is offline",
         description_en=(
             "Recording station {station} in Kecamatan {kecamatan} ({kabkota}) has not reported "
-            "for more than 5 minutes: the PC is off, the agent stopped, or the network is down."
+            "for more than {for_en}: the PC is off, the agent stopped, or the network is down."
         ),
         case=Case(
             series=(
@@ -647,11 +975,11 @@ def _collector_down() -> Alert:
         summary_id="Collector pantau {instance} tidak bisa di-scrape",
         description_id=(
             "Prometheus tidak bisa mengambil metrik dari collector pantau {instance} selama lebih "
-            "dari 2 menit. Status seluruh stasiun tidak terlihat."
+            "dari {for_id}. Status seluruh stasiun tidak terlihat."
         ),
         summary_en="pantau collector {instance} cannot be scraped",
         description_en=(
-            "Prometheus has not scraped the pantau collector {instance} for more than 2 minutes. "
+            "Prometheus has not scraped the pantau collector {instance} for more than {for_en}. "
             "No station's state is visible."
         ),
         case=Case(
@@ -677,7 +1005,7 @@ def _collector_blind() -> Alert:
         panel="MQTT terhubung / MQTT connected",
         summary_id="Collector pantau {instance} buta: status stasiun tidak terlihat",
         description_id=(
-            "Collector pantau {instance} tidak bisa melihat stasiun selama lebih dari 2 menit: "
+            "Collector pantau {instance} tidak bisa melihat stasiun selama lebih dari {for_id}: "
             "terputus dari broker MQTT (atau masih memutar ulang status tersimpan). Ini satu "
             "gangguan, bukan seluruh stasiun mati: peringatan per stasiun ditahan selama itu. "
             "Periksa broker (mosquitto/EMQX) dan jaringan ke collector."
@@ -685,7 +1013,7 @@ def _collector_blind() -> Alert:
         summary_en="pantau collector {instance} is blind: station status cannot be seen",
         description_en=(
             "The pantau collector {instance} has not been able to see the stations for more "
-            "than 2 minutes: it is disconnected from the MQTT broker (or still replaying retained "
+            "than {for_en}: it is disconnected from the MQTT broker (or still replaying retained "
             "state). This is one fault, not the whole fleet down: station alerts are held back "
             "meanwhile. Check the broker (mosquitto/EMQX) and the network to the collector."
         ),
@@ -702,9 +1030,16 @@ def _collector_blind() -> Alert:
 ALERT_FACTORIES: Final[tuple[Callable[[], Alert], ...]] = (
     _peripheral_missing,
     _peripheral_driver_failed,
+    _peripheral_not_configured,
     _login_unreachable,
+    _login_refused,
+    _login_tls,
+    _login_service_error,
+    _login_unexpected,
+    _login_cert_expiring,
     _station_offline,
     _never_reported,
+    _broken_long,
     _repeated_reboots,
     _disk_almost_full,
     _clock_skew,

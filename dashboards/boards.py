@@ -21,6 +21,7 @@ from pantau.dashboards._panels import (
     DATASOURCE,
     GREEN,
     LOGIN_MAP,
+    ORANGE,
     PRESENT_MAP,
     READY_MAP,
     RED,
@@ -42,20 +43,25 @@ STATION_UID: Final = "pantau-station"
 COLLECTOR_UID: Final = "pantau-collector"
 FLEET_SLUG: Final = "pantau-fleet-overview"
 STATION_SLUG: Final = "pantau-station-detail"
+#: A grid cell of a class the inventory expects and the agent's config has no rule for.
+NOT_CONFIGURED_CELL: Final = ("Belum diatur / Not configured", ORANGE)
 COLLECTOR_SLUG: Final = "pantau-collector-health"
 
 
 def readiness(region: str = REGION) -> str:
-    """Per station: 1 if up, all peripherals present and all login probes up, else 0."""
-    names = "|".join((m.STATION_UP, m.PERIPHERAL_PRESENT, m.LOGIN_UP))
+    """Per station: 1 if up, all peripherals configured and present and all login probes up,
+    else 0."""
+    names = "|".join((m.STATION_UP, m.PERIPHERAL_PRESENT, m.PERIPHERAL_CONFIGURED, m.LOGIN_UP))
     return f'max by (station) (min by (station, instance) ({{__name__=~"{names}",{region}}}))'
 
 
 def status_grid(region: str = REGION) -> str:
-    """Per station and column (online, login, each device class): 1 OK, 0 at fault."""
+    """Per station and column (online, login, each device class): 1 OK, 0 at fault, 2 not
+    configured (the inventory expects the class, the agent has no rule for it)."""
     return (
         f"max by (station, device_class) (min by (station, device_class, instance) ("
         f"{m.PERIPHERAL_PRESENT}{{{region}}}"
+        f" or ({m.PERIPHERAL_CONFIGURED}{{{region}}} == 0) + 2"
         f' or label_replace({m.LOGIN_UP}{{{region}}}, "device_class", "login", "", "")'
         f' or label_replace({m.STATION_UP}{{{region}}}, "device_class", "online", "", "")))'
     )
@@ -66,6 +72,14 @@ def never_reported(region: str = REGION) -> str:
         f"{m.STATION_UP}{{{region}}} == 0"
         f' and on(station) {m.STATION_INFO}{{inventory="yes",{region}}}'
         f" unless on(station) {m.STATION_LAST_REPORT} > 0"
+    )
+
+
+def broken_longest(region: str = REGION) -> str:
+    """Every current problem with its age in days, oldest first (the "broken since" table)."""
+    return (
+        f'sort_desc((time() - {m.STATION_PROBLEM_SINCE}{{problem!="cert_expiring",{region}}})'
+        " / 86400)"
     )
 
 
@@ -101,7 +115,7 @@ def _grid_overrides() -> list[dict[str, Any]]:
             "properties": [
                 {
                     "id": "mappings",
-                    "value": value_map({0: (bad, RED), 1: (good, GREEN)}),
+                    "value": value_map({0: (bad, RED), 1: (good, GREEN), 2: NOT_CONFIGURED_CELL}),
                 }
             ],
         }
@@ -219,10 +233,37 @@ def fleet_overview() -> dict[str, Any]:
             }
         ],
     )
+    longest = g.Table(
+        title="Rusak paling lama / Broken longest",
+        description=(
+            "Setiap masalah yang sedang terjadi dan sudah berapa hari, yang terlama di atas. "
+            "Every current problem and for how many days, oldest first."
+        ),
+        dataSource=DATASOURCE,
+        targets=[target(broken_longest(), "A", instant=True)],
+        transformations=[
+            hide_columns("Time", "__name__", "job", "instance", "provinsi"),
+            {"id": "sortBy", "options": {"sort": [{"field": "Value", "desc": True}]}},
+        ],
+        overrides=[
+            {
+                "matcher": {"id": "byName", "options": "station"},
+                "properties": [{"id": "links", "value": [_station_link()]}],
+            },
+            {
+                "matcher": {"id": "byName", "options": "Value"},
+                "properties": [
+                    {"id": "displayName", "value": "Hari / Days"},
+                    {"id": "decimals", "value": 1},
+                ],
+            },
+        ],
+    )
     panels = layout(
         [
             [(ready, 8, 5), (offline, 4, 5), (missing, 12, 5)],
             [(grid, 24, 12)],
+            [(longest, 24, 8)],
             [(timeline, 24, 10)],
             [(never, 24, 7)],
         ]

@@ -19,9 +19,11 @@ STATION_INFO: Final = _fam.STATION_INFO.name
 PERIPHERAL_PRESENT: Final = _fam.PERIPHERAL_PRESENT.name
 PERIPHERAL_LAST_CHANGE: Final = _fam.PERIPHERAL_LAST_CHANGE.name
 PERIPHERAL_PROBLEM: Final = _fam.PERIPHERAL_PROBLEM.name
+PERIPHERAL_CONFIGURED: Final = _fam.PERIPHERAL_CONFIGURED.name
 LOGIN_UP: Final = _fam.LOGIN_UP.name
 LOGIN_DURATION: Final = _fam.LOGIN_DURATION.name
 LOGIN_PROBE_INFO: Final = _fam.LOGIN_PROBE_INFO.name
+LOGIN_CERT_EXPIRY: Final = _fam.LOGIN_CERT_EXPIRY.name
 HOST_CPU: Final = _fam.HOST_CPU.name
 HOST_MEM_AVAILABLE: Final = _fam.HOST_MEM_AVAILABLE.name
 HOST_MEM_TOTAL: Final = _fam.HOST_MEM_TOTAL.name
@@ -29,6 +31,7 @@ HOST_DISK_FREE: Final = _fam.HOST_DISK_FREE.name
 HOST_DISK_SIZE: Final = _fam.HOST_DISK_SIZE.name
 HOST_BOOT: Final = _fam.HOST_BOOT.name
 HOST_CLOCK_SKEW: Final = _fam.HOST_CLOCK_SKEW.name
+STATION_PROBLEM_SINCE: Final = _fam.STATION_PROBLEM_SINCE.name
 STATION_EVENTS: Final = _fam.STATION_EVENTS.name
 
 # --------------------------------------------------------------------------- collector health

@@ -21,12 +21,13 @@ def _groups(alerts: Iterable[Alert]) -> dict[str, list[Alert]]:
 
 
 def rule(alert: Alert, *, for_override: str | None = None) -> dict[str, Any]:
+    for_ = for_override if for_override is not None else alert.for_
     return {
         "alert": alert.name,
         "expr": alert.expr,
-        "for": for_override if for_override is not None else alert.for_,
+        "for": for_,
         "labels": alert.all_labels(),
-        "annotations": {k: go_template(v, "$value") for k, v in alert.texts().items()},
+        "annotations": {k: go_template(v, "$value") for k, v in alert.texts(for_).items()},
     }
 
 

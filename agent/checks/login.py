@@ -6,8 +6,11 @@ each under :mod:`pantau.agent.checks.probes`, registered by name), through a pro
 
 A failed probe is ``up=False`` with an enumerated
 :class:`~pantau.contract.vocabulary.ProbeReason` (blackbox keeps the reason
-in its logs only; here it reaches the dashboard). Mapping an exception to a reason is the pure
-:func:`reason_for`. Probes of one round run concurrently, so one hanging target costs its own
+in its logs only; here it reaches the dashboard) and a
+:class:`~pantau.contract.vocabulary.LoginCause` a person acts on (network, TLS, denied by the
+service: HTTP 401/403, service error: HTTP 5xx, unexpected answer). A certificate that expires
+within ``min_cert_days`` is a warning: the probe stays up with reason ``cert_expiring``. Mapping an
+exception to a reason is the pure :func:`reason_for`. Probes of one round run concurrently, so one hanging target costs its own
 timeout, not the sum.
 """
 
@@ -25,10 +28,16 @@ from typing import Final
 from pantau.agent.checks import Findings, Sources, probes, register
 from pantau.agent.config import AgentConfig, ProbeSettings
 from pantau.contract import wire
-from pantau.contract.vocabulary import ProbeReason
+from pantau.contract.vocabulary import LoginCause, ProbeReason, login_cause
 
 #: OpenSSL's X509_V_ERR_CERT_HAS_EXPIRED.
 _X509_EXPIRED: Final = 10
+#: OpenSSL verify codes meaning "no trusted CA signed this": DEPTH_ZERO_SELF_SIGNED_CERT (18),
+#: SELF_SIGNED_CERT_IN_CHAIN (19), UNABLE_TO_GET_ISSUER_CERT_LOCALLY (20),
+#: UNABLE_TO_VERIFY_LEAF_SIGNATURE (21), UNABLE_TO_GET_ISSUER_CERT (2), CERT_UNTRUSTED (27).
+_X509_UNTRUSTED: Final = frozenset({2, 18, 19, 20, 21, 27})
+#: X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_X509_WRONG_NAME: Final = frozenset({62, 64})
 
 
 def reason_for(exc: BaseException) -> ProbeReason:
@@ -38,6 +47,10 @@ def reason_for(exc: BaseException) -> ProbeReason:
     if isinstance(exc, ssl.SSLCertVerificationError):
         if exc.verify_code == _X509_EXPIRED:
             return ProbeReason.CERT_EXPIRED
+        if exc.verify_code in _X509_UNTRUSTED:
+            return ProbeReason.CERT_UNTRUSTED
+        if exc.verify_code in _X509_WRONG_NAME:
+            return ProbeReason.CERT_HOSTNAME
         return ProbeReason.TLS
     if isinstance(exc, TimeoutError | socket.timeout):
         return ProbeReason.TIMEOUT
@@ -69,14 +82,17 @@ def _result(
     status: int | None = None,
     expiry: float | None = None,
 ) -> wire.Probe:
+    cause = login_cause(reason, status)
     return wire.Probe(
         target=settings.name,
         kind=settings.kind,
-        up=reason is ProbeReason.OK,
+        # An expiring certificate still works: up, with the warning in reason and the expiry.
+        up=cause is LoginCause.OK,
         duration_s=max(0.0, time.perf_counter() - started),
         reason=reason.value,
         status_code=status,
         cert_expiry_ts=expiry,
+        cause=cause.value,
     )
 
 
@@ -139,7 +155,14 @@ class LoginCheck:
         why = ProbeReason.TIMEOUT if exc is None else ProbeReason.ERROR
         return Findings(
             probes=tuple(
-                wire.Probe(target=p.name, kind=p.kind, up=False, duration_s=0.0, reason=why.value)
+                wire.Probe(
+                    target=p.name,
+                    kind=p.kind,
+                    up=False,
+                    duration_s=0.0,
+                    reason=why.value,
+                    cause=login_cause(why).value,
+                )
                 for p in self.probes
             )
         )

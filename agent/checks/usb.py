@@ -39,6 +39,7 @@ LIBUSB_UNAVAILABLE: Final = PeripheralReason.LIBUSB_UNAVAILABLE
 CHECK_FAILED: Final = PeripheralReason.CHECK_FAILED
 DRIVER_FAILED: Final = PeripheralReason.DRIVER_FAILED
 NO_KERNEL_DRIVER: Final = "no kernel driver bound"
+NOT_CONFIGURED: Final = PeripheralReason.NOT_CONFIGURED
 
 #: Environment variable naming the libusb shared library to load (an unusual location, or a
 #: specific DLL on Windows); unset: the system's libusb (Windows: the libusb-package wheel's).
@@ -219,31 +220,48 @@ class UsbCheck:
         reader: UsbReader,
         timeout_s: float,
         interval_s: float = 10.0,
+        expects: Sequence[str] = (),
     ) -> None:
         self.rules = tuple(rules)
         self.reader = reader
         self.timeout_s = timeout_s
         self.interval_s = interval_s
+        #: Classes expected (``station.expects``) without any rule: reported as not configured.
+        ruled = {r.device_class for r in self.rules}
+        self.unconfigured = tuple(c for c in dict.fromkeys(expects) if c not in ruled)
         #: The last classification (for ``pantau-agent check``'s table), set by :meth:`run`.
         self.last: tuple[ClassStatus, ...] = ()
+
+    def _not_configured(self) -> tuple[wire.Peripheral, ...]:
+        return tuple(
+            wire.Peripheral(device_class=c, present=False, expected=0, reason=NOT_CONFIGURED)
+            for c in self.unconfigured
+        )
 
     def run(self) -> Findings:
         statuses = classify(self.rules, self.reader.devices())
         self.last = statuses
         # absent classes: the missing rules, or the devices whose driver failed (event detail)
         missing = {s.device_class: s.detail() for s in statuses if not s.present}
-        return Findings(peripherals=tuple(s.to_wire() for s in statuses), missing=missing)
+        return Findings(
+            peripherals=tuple(s.to_wire() for s in statuses) + self._not_configured(),
+            missing=missing,
+        )
 
     def failed(self, exc: Exception | None) -> Findings:
         why = LIBUSB_UNAVAILABLE if isinstance(exc, UsbUnavailable) else CHECK_FAILED
-        return Findings(peripherals=unavailable(self.rules, why))
+        return Findings(peripherals=unavailable(self.rules, why) + self._not_configured())
 
 
 @register("usb", order=10)
 def _build(cfg: AgentConfig, sources: Sources) -> UsbCheck:
     """Always built: with no ``[[devices]]`` it reports that nothing is expected."""
     return UsbCheck(
-        cfg.devices, sources.usb_reader, cfg.intervals.check_timeout_s, cfg.intervals.poll_s
+        cfg.devices,
+        sources.usb_reader,
+        cfg.intervals.check_timeout_s,
+        cfg.intervals.poll_s,
+        cfg.station.expects,
     )
 
 

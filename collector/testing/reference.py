@@ -15,16 +15,18 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from pantau.collector import diagnosis
 from pantau.collector.fleet import (
     REJECT_REASONS,
     Snapshot,
+    StationView,
     clock_skew,
     last_report,
     problem_reason,
 )
 from pantau.contract import metrics
 from pantau.contract.metrics import Family
-from pantau.contract.vocabulary import STATION_STATUSES
+from pantau.contract.vocabulary import STATION_STATUSES, PeripheralReason
 
 
 def _family(family: Family, value: float | None = None) -> GaugeMetricFamily | CounterMetricFamily:
@@ -33,6 +35,36 @@ def _family(family: Family, value: float | None = None) -> GaugeMetricFamily | C
     if family.kind == "counter":
         return CounterMetricFamily(family.base_name, family.help, value=value, labels=labels)
     return GaugeMetricFamily(family.name, family.help, value=value, labels=labels)
+
+
+def _problem_since(
+    fam: dict[str, GaugeMetricFamily | CounterMetricFamily],
+    view: StationView,
+    base: list[str],
+    snap: Snapshot,
+) -> None:
+    for code, subject, since in diagnosis.problem_series(
+        view, snap.now, snap.stale_after_intervals
+    ):
+        fam["pantau_station_problem_since_timestamp_seconds"].add_metric(
+            [*base, code, subject], since
+        )
+
+
+def _presence(
+    fam: dict[str, GaugeMetricFamily | CounterMetricFamily], view: StationView, base: list[str]
+) -> None:
+    for p in view.presence:
+        cls = p.device_class
+        configured = p.reason != PeripheralReason.NOT_CONFIGURED
+        fam["pantau_peripheral_configured"].add_metric([*base, cls], int(configured))
+        if configured:
+            fam["pantau_peripheral_present"].add_metric([*base, cls], 1 if p.present else 0)
+            fam["pantau_peripheral_last_change_timestamp_seconds"].add_metric([*base, cls], p.since)
+        if not p.present:
+            fam["pantau_peripheral_problem_info"].add_metric(
+                [*base, cls, problem_reason(p.reason)], 1
+            )
 
 
 class FleetCollector(Collector):
@@ -50,6 +82,7 @@ class FleetCollector(Collector):
             fam["pantau_station_up"].add_metric(base, 1 if status == "up" else 0)
             report = view.report
             inv = "yes" if view.inventory else "no"
+            _problem_since(fam, view, base, snap)
             for kind, count in view.events:  # counted whether or not a state came
                 fam["pantau_station_events_total"].add_metric([*base, kind], count)
             if report is None:
@@ -57,20 +90,21 @@ class FleetCollector(Collector):
                 continue
             fam["pantau_station_last_report_timestamp_seconds"].add_metric(base, last_report(view))
             fam["pantau_station_info"].add_metric([*base, report.agent_version, report.os, inv], 1)
-            for p in view.presence:
-                cls = p.device_class
-                fam["pantau_peripheral_present"].add_metric([*base, cls], 1 if p.present else 0)
-                fam["pantau_peripheral_last_change_timestamp_seconds"].add_metric(
-                    [*base, cls], p.since
+            _presence(fam, view, base)
+            for probe in report.probes:
+                target = probe.target
+                fam["pantau_login_up"].add_metric([*base, target], 1 if probe.up else 0)
+                fam["pantau_login_probe_duration_seconds"].add_metric(
+                    [*base, target], probe.duration_s
                 )
-                if not p.present:
-                    fam["pantau_peripheral_problem_info"].add_metric(
-                        [*base, cls, problem_reason(p.reason)], 1
+                http = "" if probe.status_code is None else str(probe.status_code)
+                fam["pantau_login_probe_info"].add_metric(
+                    [*base, target, probe.reason, probe.cause, http], 1
+                )
+                if probe.cert_expiry_ts is not None:
+                    fam["pantau_login_cert_expiry_timestamp_seconds"].add_metric(
+                        [*base, target], probe.cert_expiry_ts
                     )
-            for target, up, duration, reason in report.probes:
-                fam["pantau_login_up"].add_metric([*base, target], 1 if up else 0)
-                fam["pantau_login_probe_duration_seconds"].add_metric([*base, target], duration)
-                fam["pantau_login_probe_info"].add_metric([*base, target, reason], 1)
             if report.host is not None:
                 cpu, available, total, boot = report.host
                 fam["pantau_host_cpu_usage_ratio"].add_metric(base, cpu)

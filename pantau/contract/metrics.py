@@ -91,6 +91,14 @@ PERIPHERAL_PRESENT: Final = _family(
     "device_class",
     per="device class",
 )
+PERIPHERAL_CONFIGURED: Final = _family(
+    "pantau_peripheral_configured",
+    "gauge",
+    "1 if the station's agent config has a rule for the device class; 0 if the inventory expects "
+    "the class and nobody looks for it (a configuration problem: no presence is exported then).",
+    "device_class",
+    per="device class",
+)
 PERIPHERAL_LAST_CHANGE: Final = _family(
     "pantau_peripheral_last_change_timestamp_seconds",
     "gauge",
@@ -102,7 +110,7 @@ PERIPHERAL_PROBLEM: Final = _family(
     "pantau_peripheral_problem_info",
     "gauge",
     "Why an expected device class is not present (missing, driver_failed, libusb_unavailable, "
-    "check_failed, not_reported, other); only absent classes have it; always 1.",
+    "check_failed, not_configured, other); only absent classes have it; always 1.",
     "device_class",
     "reason",
     per="absent device class",
@@ -120,9 +128,19 @@ LOGIN_DURATION: Final = _family(
 LOGIN_PROBE_INFO: Final = _family(
     "pantau_login_probe_info",
     "gauge",
-    "Reason of the last login service probe (ok or why it failed); always 1.",
+    "Reason and cause of the last login service probe (cause: ok, network, tls, denied, "
+    "service_error, unexpected; status: the HTTP status or empty); always 1.",
     "target",
     "reason",
+    "cause",
+    "status",
+    per="target",
+)
+LOGIN_CERT_EXPIRY: Final = _family(
+    "pantau_login_cert_expiry_timestamp_seconds",
+    "gauge",
+    "notAfter of the login server's TLS certificate, as seen by the station's probe.",
+    "target",
     per="target",
 )
 HOST_CPU: Final = _family(
@@ -157,6 +175,15 @@ HOST_CLOCK_SKEW: Final = _family(
     "pantau_host_clock_skew_seconds",
     "gauge",
     "Agent clock minus collector clock at the last state report.",
+)
+STATION_PROBLEM_SINCE: Final = _family(
+    "pantau_station_problem_since_timestamp_seconds",
+    "gauge",
+    "Collector time a current problem of the station was first seen (kept across collector "
+    "restarts); one series per problem while it lasts.",
+    "problem",
+    "subject",
+    per="problem",
 )
 STATION_EVENTS: Final = _family(
     "pantau_station_events_total",

@@ -56,11 +56,19 @@ class PeripheralReason(enum.StrEnum):
     #: on USB, but its driver failed: Windows Device Manager shows a problem code (10, 28, 43,
     #: ...); Linux: no kernel driver bound to any interface, for a rule with ``needs_driver``
     DRIVER_FAILED = "driver_failed"
+    #: Expected (by the inventory, ``station.expects``) but the config has no ``[[devices]]``
+    #: rule for the class: nobody looks for it. A configuration problem, not hardware.
+    NOT_CONFIGURED = "not_configured"
 
 
-#: Reasons that mean "could not look", not "missing": no presence change is inferred from them.
+#: Reasons that mean "could not look" (or nobody looks: not configured), not "missing": no
+#: presence change is inferred from them.
 UNKNOWN_PRESENCE: Final = frozenset(
-    {PeripheralReason.LIBUSB_UNAVAILABLE, PeripheralReason.CHECK_FAILED}
+    {
+        PeripheralReason.LIBUSB_UNAVAILABLE,
+        PeripheralReason.CHECK_FAILED,
+        PeripheralReason.NOT_CONFIGURED,
+    }
 )
 
 
@@ -76,12 +84,112 @@ class ProbeReason(enum.StrEnum):
     TIMEOUT = "timeout"  # no answer in time (filtered, hung server, dead link)
     UNREACHABLE = "unreachable"  # no route to the network or host
     RESET = "reset"  # the connection was cut while talking
-    TLS = "tls"  # handshake or certificate verification failed
+    TLS = "tls"  # handshake failed (protocol, cipher, not yet valid, ...)
     CERT_EXPIRED = "cert_expired"  # the server's certificate is past notAfter
-    CERT_EXPIRING = "cert_expiring"  # valid, but expires within min_cert_days
+    CERT_UNTRUSTED = "cert_untrusted"  # signed by no CA the station trusts (self-signed, ...)
+    CERT_HOSTNAME = "cert_hostname"  # the certificate is for another name
+    #: Valid, but expires within min_cert_days: a warning, the probe is still up.
+    CERT_EXPIRING = "cert_expiring"
     HTTP_STATUS = "http_status"  # answered with an unexpected status
     HTTP_PROTOCOL = "http_protocol"  # answered something that is not HTTP
     ERROR = "error"  # anything else (the agent's log has the detail)
+
+
+class LoginCause(enum.StrEnum):
+    """Why login fails, in the terms a person acts on (``Probe.cause``; alert names follow it).
+
+    Each cause sends someone else to do something else: the network people (``network``), whoever
+    runs the server's certificates or the station's clock (``tls``), the login service's account
+    administrators (``denied``: the service answered and refused the station, e.g. an account
+    locked after a reinstall; not a network fault), the service's operators (``service_error``),
+    or whoever configured the probe (``unexpected``).
+    """
+
+    OK = "ok"
+    NETWORK = "network"  # dns, refused, timeout, unreachable, reset
+    TLS = "tls"  # expired, untrusted, wrong name, handshake failed
+    DENIED = "denied"  # HTTP 401/403: credentials wrong or account locked
+    SERVICE_ERROR = "service_error"  # HTTP 5xx
+    UNEXPECTED = "unexpected"  # any other answer (other HTTP status, not HTTP, a prober error)
+
+
+_NETWORK_REASONS: Final = frozenset(
+    {
+        ProbeReason.DNS,
+        ProbeReason.REFUSED,
+        ProbeReason.TIMEOUT,
+        ProbeReason.UNREACHABLE,
+        ProbeReason.RESET,
+    }
+)
+_TLS_REASONS: Final = frozenset(
+    {
+        ProbeReason.TLS,
+        ProbeReason.CERT_EXPIRED,
+        ProbeReason.CERT_UNTRUSTED,
+        ProbeReason.CERT_HOSTNAME,
+    }
+)
+#: HTTP statuses that mean "the service refused this station" (not reachability).
+DENIED_STATUSES: Final = frozenset({401, 403})
+
+
+#: Per cause: (what it is, what to do) in Bahasa Indonesia, then English. Shown by the board,
+#: ``/api/stations``, the alerts and ``pantau-agent check``.
+LOGIN_CAUSE_TEXT: Final[dict[LoginCause, tuple[str, str, str, str]]] = {
+    LoginCause.NETWORK: (
+        "server login tidak terjangkau lewat jaringan",
+        "periksa kabel jaringan, modem dan VPN ke server regional",
+        "login server unreachable over the network",
+        "check the network cable, the modem and the VPN to the regional server",
+    ),
+    LoginCause.TLS: (
+        "sertifikat/TLS server login bermasalah",
+        "periksa tanggal dan jam PC; jika benar, sertifikat server (kedaluwarsa, tidak "
+        "dipercaya, nama salah) harus diperbaiki pengelola server",
+        "TLS problem with the login server",
+        "check the PC's date and time; if right, the server's certificate (expired, untrusted, "
+        "wrong name) must be fixed by its admins",
+    ),
+    LoginCause.DENIED: (
+        "layanan login menolak stasiun ini",
+        "bukan masalah jaringan: akun/kredensial stasiun ditolak (terkunci, kata sandi salah, "
+        "atau belum didaftarkan ulang setelah instal ulang PC); hubungi admin layanan login "
+        "untuk membuka atau mendaftarkan ulang akun",
+        "the login service refuses this station",
+        "not a network fault: the station's account or credentials are refused (locked, wrong "
+        "password, or not re-registered after a reinstall); ask the login service's admins to "
+        "unlock or re-register the account",
+    ),
+    LoginCause.SERVICE_ERROR: (
+        "layanan login mengalami gangguan (error server)",
+        "gangguan di sisi server: laporkan ke pengelola layanan login",
+        "the login service has an error (server error)",
+        "the fault is on the server side: report it to the login service's operators",
+    ),
+    LoginCause.UNEXPECTED: (
+        "layanan login menjawab tidak seperti yang diharapkan",
+        "periksa alamat dan pengaturan probe login, atau hubungi teknisi TI",
+        "the login service gave an unexpected answer",
+        "check the login probe's address and settings, or call IT",
+    ),
+}
+
+
+def login_cause(reason: str, status_code: int | None = None) -> LoginCause:
+    """The cause of a probe result from its reason and HTTP status (pure; agent and collector)."""
+    if reason in (ProbeReason.OK, ProbeReason.CERT_EXPIRING):
+        return LoginCause.OK
+    if reason in _NETWORK_REASONS:
+        return LoginCause.NETWORK
+    if reason in _TLS_REASONS:
+        return LoginCause.TLS
+    if reason == ProbeReason.HTTP_STATUS and status_code is not None:
+        if status_code in DENIED_STATUSES:
+            return LoginCause.DENIED
+        if 500 <= status_code <= 599:
+            return LoginCause.SERVICE_ERROR
+    return LoginCause.UNEXPECTED
 
 
 # --------------------------------------------------------------------------- collector reasons

@@ -146,6 +146,11 @@ class Probe(msgspec.Struct, frozen=True, omit_defaults=True):
     reason: Annotated[str, msgspec.Meta(max_length=64)] = "ok"
     status_code: Annotated[int, msgspec.Meta(ge=0, le=999)] | None = None
     cert_expiry_ts: Timestamp | None = None
+    #: Why it failed in terms a person acts on (:class:`~pantau.contract.vocabulary.LoginCause`:
+    #: ``network``, ``tls``, ``denied``, ``service_error``, ``unexpected``; ``ok`` when up).
+    #: Added in v1 (optional): empty from older agents, whose cause the collector derives from
+    #: ``reason`` and ``status_code`` with the same function.
+    cause: Annotated[str, msgspec.Meta(max_length=32)] = ""
 
 
 class Disk(msgspec.Struct, frozen=True):

@@ -136,6 +136,8 @@ class AlertPrinter:
 class Summary:
     ready: list[str] = field(default_factory=list)
     faults: dict[str, list[str]] = field(default_factory=dict)  # kecamatan -> problems
+    #: kecamatan -> (Bahasa Indonesia, English, hint in Bahasa Indonesia) of each problem.
+    said: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     total: int = 0
 
     def line(self) -> str:
@@ -154,6 +156,12 @@ def summarize(stations: list[dict[str, Any]]) -> Summary:
             summary.ready.append(kec)
         else:
             summary.faults[kec] = [str(p) for p in problems] or ["not ready"]
+            summary.said[kec] = [
+                (str(i.get("summary_id", "")), str(i.get("summary_en", "")), str(i.get("hint_id")))
+                for s in by_kec[kec]
+                for i in s.get("issues", [])
+                if i.get("severity") == "critical"
+            ]
     return summary
 
 
@@ -448,9 +456,18 @@ class Demo:
 
 
 def _render(summary: Summary) -> str:
+    """The live summary: each faulty kecamatan's problems in Bahasa Indonesia, then English; a
+    login refusal or a configuration problem also says what to do."""
     lines = [f"== {summary.line()}"]
     for kec, problems in summary.faults.items():
-        lines.append(f"   {kec:<14} {'; '.join(problems)}")
+        said = summary.said.get(kec)
+        if not said:
+            lines.append(f"   {kec:<14} {'; '.join(problems)}")
+            continue
+        lines.append(f"   {kec:<14} {'; '.join(i for i, _, _ in said)}")
+        lines.append(f"   {'':<14} ({'; '.join(e for _, e, _ in said)})")
+        hints = dict.fromkeys(h for i, _, h in said if h and ("login" in i or "dikonfigurasi" in i))
+        lines.extend(f"   {'':<14} -> {h}" for h in hints)
     return "\n".join(lines)
 
 

@@ -193,6 +193,8 @@ def agent_config_data(
         "provinsi": entry.provinsi,
         "kabkota": entry.kabkota,
         "kecamatan": entry.kecamatan,
+        # Classes without a rule are then reported as "not configured", not silently ignored.
+        "expects": list(entry.device_classes),
     }
     mqtt: dict[str, Any] = data.setdefault("mqtt", {})
     if settings.broker_host is not None:
@@ -569,8 +571,10 @@ def main(argv: list[str]) -> int:
     for device_class, stations in sorted(result.unmatched.items()):
         print(
             f"warning: no USB rule for device class {device_class!r} (the agent catalog has none) "
-            f"in {len(stations)} station configs: add a [[devices]] rule for it to a --template "
-            "file (find the ids with `pantau-agent usb` on a station) and re-run",
+            f"in {len(stations)} station configs: those stations report it as 'not configured' "
+            "until a [[devices]] rule for it is added to a --template file (find the ids with "
+            "`pantau-agent usb` on a station) and provisioning re-run, or to the station's "
+            "agent.toml",
             file=sys.stderr,
         )
     print(f"broker: {out / 'broker' / 'passwd'} and {out / 'broker' / 'acl'}")

@@ -118,10 +118,51 @@ def test_check_tells_the_operator_what_is_missing(tmp_path: Path) -> None:
     assert "[HILANG] Kamera / Camera: missing: Canon EOS (04a9:*)" in text
     assert "Kamera tidak terdeteksi: periksa kabel USB dan pastikan kamera menyala" in text
     assert "Camera not detected: check the USB cable" in text
-    assert "[GAGAL]  login (tcp): dns" in text
+    assert "[GAGAL]  login (tcp): network: dns" in text
     assert "HASIL / RESULT: 2 masalah / problem(s)" in text
     assert f"mqtt.password_file {pw} is readable by other users" in out.stderr
     assert "hunter2" not in out.stdout + out.stderr
+
+
+def test_check_says_a_login_refusal_is_the_account_not_the_network(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    class Locked(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Locked)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        path = tmp_path / "agent.toml"
+        path.write_text(
+            STATION
+            + '[mqtt]\nhost = "127.0.0.1"\nport = 1\n'
+            + '[[probes]]\nname = "enrollment"\nkind = "http"\n'
+            + f'target = "http://127.0.0.1:{server.server_address[1]}/login"\n'
+        )
+        out = run_cli("check", "--config", str(path))
+        json_out = run_cli("check", "--config", str(path), "--json")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert out.returncode == 1
+    text = out.stdout
+    assert "[GAGAL]  enrollment (http): denied: http_status HTTP 403" in text
+    assert "bukan masalah jaringan" in text
+    assert "not a network fault" in text
+    assert "reinstall" in text
+    assert "VPN" not in text
+    (problem,) = json.loads(json_out.stdout)["problems"]
+    assert problem["summary"] == "denied: http_status HTTP 403"
+    (probe,) = json.loads(json_out.stdout)["state"]["probes"]
+    assert (probe["cause"], probe["status_code"]) == ("denied", 403)
 
 
 def test_psutil_reader_reads_this_host() -> None:

@@ -135,14 +135,26 @@ def test_tls_ok_expiry_and_bad_certificates(servers: list[Server], tls_certs: An
     ok = probe("tls", f"127.0.0.1:{good}", ca_file=ca)
     assert (ok.up, ok.reason) == (True, "ok")
     assert ok.cert_expiry_ts is not None
+    # Expiring within min_cert_days: a warning, login still works (up, cause ok).
     soon = probe("tls", f"127.0.0.1:{good}", ca_file=ca, min_cert_days=3650)
-    assert (soon.up, soon.reason) == (False, "cert_expiring")
+    assert (soon.up, soon.reason, soon.cause) == (True, "cert_expiring", "ok")
+    assert soon.cert_expiry_ts is not None
     assert probe("tls", f"localhost:{good}", ca_file=ca).up  # SAN DNS:localhost
-    assert probe("tls", f"127.0.0.1:{good}").reason == "tls"  # system CAs do not trust it
-    assert probe("tls", f"127.0.0.1:{serve('expired')}", ca_file=ca).reason == "cert_expired"
-    assert probe("tls", f"127.0.0.1:{serve('self_signed')}", ca_file=ca).reason == "tls"
-    assert probe("tls", f"127.0.0.1:{serve('wrong_host')}", ca_file=ca).reason == "tls"
-    assert probe("tls", f"127.0.0.1:{free_port()}", ca_file=ca).reason == "refused"
+
+    def why(target: str, **kw: Any) -> tuple[bool, str, str]:
+        r = probe("tls", target, **kw)
+        return r.up, r.reason, r.cause
+
+    # System CAs do not trust the test CA.
+    assert why(f"127.0.0.1:{good}") == (False, "cert_untrusted", "tls")
+    assert why(f"127.0.0.1:{serve('expired')}", ca_file=ca) == (False, "cert_expired", "tls")
+    assert why(f"127.0.0.1:{serve('self_signed')}", ca_file=ca) == (
+        False,
+        "cert_untrusted",
+        "tls",
+    )
+    assert why(f"127.0.0.1:{serve('wrong_host')}", ca_file=ca) == (False, "cert_hostname", "tls")
+    assert why(f"127.0.0.1:{free_port()}", ca_file=ca) == (False, "refused", "network")
 
 
 def test_tls_handshake_hanging_server_times_out(servers: list[Server]) -> None:
@@ -184,14 +196,26 @@ def test_http_and_https_status(http_server: tuple[int, int], tls_certs: Any) -> 
     assert (ok.up, ok.reason, ok.status_code) == (True, "ok", 200)
     assert probe("http", f"http://127.0.0.1:{http_port}/302").up  # default: 2xx or 3xx
     bad = probe("http", f"http://127.0.0.1:{http_port}/503")
-    assert (bad.up, bad.reason, bad.status_code) == (False, "http_status", 503)
+    assert (bad.up, bad.reason, bad.status_code, bad.cause) == (
+        False,
+        "http_status",
+        503,
+        "service_error",
+    )
+    # The service answered and refused the station (account locked, wrong credentials): denied,
+    # never a network fault.
+    for code in (401, 403):
+        denied = probe("http", f"http://127.0.0.1:{http_port}/{code}")
+        assert (denied.up, denied.status_code, denied.cause) == (False, code, "denied")
     strict = probe("http", f"http://127.0.0.1:{http_port}/302", expect_status=(200,))
-    assert strict.reason == "http_status"
+    assert (strict.reason, strict.cause) == ("http_status", "unexpected")
+    assert probe("http", f"http://127.0.0.1:{http_port}/404").cause == "unexpected"
     secure = probe("https", f"https://127.0.0.1:{https_port}/200", ca_file=str(tls_certs.ca_cert))
     assert (secure.up, secure.status_code) == (True, 200)
     assert secure.cert_expiry_ts is not None
-    assert probe("https", f"https://127.0.0.1:{https_port}/200").reason == "tls"
-    assert probe("http", f"http://127.0.0.1:{free_port()}/").reason == "refused"
+    assert probe("https", f"https://127.0.0.1:{https_port}/200").reason == "cert_untrusted"
+    refused = probe("http", f"http://127.0.0.1:{free_port()}/")
+    assert (refused.reason, refused.cause) == ("refused", "network")
 
 
 def test_http_hanging_server_times_out(servers: list[Server]) -> None:

@@ -46,9 +46,13 @@ def test_every_part_uses_the_one_class_list_and_limits() -> None:
 
 def test_reasons_come_from_the_vocabulary() -> None:
     assert login.ProbeReason is vocabulary.ProbeReason
-    assert {usb.MISSING, usb.LIBUSB_UNAVAILABLE, usb.CHECK_FAILED, usb.DRIVER_FAILED} == set(
-        vocabulary.PeripheralReason
-    )
+    assert {
+        usb.MISSING,
+        usb.LIBUSB_UNAVAILABLE,
+        usb.CHECK_FAILED,
+        usb.DRIVER_FAILED,
+        usb.NOT_CONFIGURED,
+    } == set(vocabulary.PeripheralReason)
     assert (
         *(r.value for r in wire.Reason),
         *vocabulary.FLEET_REJECT_REASONS,

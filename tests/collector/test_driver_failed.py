@@ -50,14 +50,14 @@ def test_driver_failed_is_its_own_problem_everywhere() -> None:
     assert (by_class["signature"].present, by_class["signature"].reason) == (False, "driver_failed")
     assert by_class["signature"].devices == "06a8:0057"  # on USB: the device is known
     assert problems(view, snap.now, snap.stale_after_intervals) == [
-        "signature driver failed",
-        "iris missing",  # expected by the inventory, not reported by the agent
+        "signature pad driver failed",
+        "iris scanner not configured (no [[devices]] rule)",  # expected, not reported
     ]
-    assert "signature driver failed" in render_board(snap)
+    assert "signature pad driver failed" in render_board(snap)
     fast = Renderer(process_metrics=False).render(snap).decode()
     assert problem_series(fast) == {
         ("signature", "driver_failed"): 1.0,
-        ("iris", "not_reported"): 1.0,
+        ("iris", "not_configured"): 1.0,
     }
     assert problem_series(reference_render(snap).decode()) == problem_series(fast)
     present = next(
@@ -67,9 +67,9 @@ def test_driver_failed_is_its_own_problem_everywhere() -> None:
 
 
 def test_reason_label_stays_bounded() -> None:
-    assert set(PROBLEM_REASONS) == {*PeripheralReason, "not_reported", "other"}
+    assert set(PROBLEM_REASONS) == {*PeripheralReason, "other"}
     assert problem_reason("driver_failed") == "driver_failed"
-    assert problem_reason("not reported") == "not_reported"
+    assert problem_reason("not_configured") == "not_configured"
     assert problem_reason('x"} 1\nevil') == "other"
     f = fleet()
     raw = (

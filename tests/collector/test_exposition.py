@@ -59,7 +59,24 @@ def varied_fleet() -> Snapshot:
         ts=T0,
         os="Linux\nDebian",
         kecamatan='Kec "Aneh" \\ baru',
-        probes=(wire.Probe(target='lo"gin\\', kind="tcp", up=True, duration_s=0.5),),
+        probes=(
+            wire.Probe(
+                target='lo"gin\\',
+                kind="tls",
+                up=True,
+                duration_s=0.5,
+                reason="cert_expiring",
+                cert_expiry_ts=T0 + 86400 * 5,
+            ),
+            wire.Probe(
+                target="enrollment",
+                kind="http",
+                up=False,
+                duration_s=0.1,
+                reason="http_status",
+                status_code=403,
+            ),
+        ),
         host=wire.Host(
             cpu_ratio=0.5,
             mem_available_bytes=1,

@@ -139,15 +139,16 @@ def test_an_unchanged_fleet_re_renders_nothing_and_one_change_little() -> None:
     world.now += 30
     world.state(world.inventory[5])  # new timestamps, cpu and memory unchanged
     r.render(world.snapshot())
-    # last report time, clock skew and boot time (make_state derives it from ts) of one chunk
-    assert r.last_rendered == (3, total)
+    # last report time, clock skew, boot time (make_state derives it from ts) and the problems'
+    # first-seen block (a stale station's counts from its last message) of one chunk
+    assert r.last_rendered == (4, total)
     world.now += 30
     world.state(world.inventory[5], missing=("iris",))
     r.render(world.snapshot())
     # + the peripheral families (present, last change, problem)
     peripheral = sum(1 for render in RENDER.values() if render.depends & exposition.PRESENCE)
     assert peripheral >= 2
-    assert r.last_rendered == (3 + peripheral, total)
+    assert r.last_rendered == (3 + peripheral, total)  # peripheral includes the since block
 
 
 def test_changed_parts_cover_every_family_whose_text_changed() -> None:

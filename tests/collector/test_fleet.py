@@ -157,7 +157,7 @@ def test_up_until_stale_after_n_intervals_on_the_collector_clock() -> None:
     f.ingest(topic(), state(ts=T0 - 86400, interval_s=10.0), T0)
     assert st(f, T0 + 30) == "up"
     assert st(f, T0 + 30.5) == "stale"
-    assert fl.problems(view(f, now=T0 + 31), T0 + 31, 3) == ["no report for 31 s"]
+    assert fl.problems(view(f, now=T0 + 31), T0 + 31, 3) == ["not reporting"]
 
 
 def test_report_by_exception_station_is_up_while_it_beats_though_nothing_changes() -> None:
@@ -173,7 +173,7 @@ def test_report_by_exception_station_is_up_while_it_beats_though_nothing_changes
     # Beats stop (the agent's loop hangs, the broker kept the link): stale after 3 beats.
     assert st(f, last + 180) == "up"
     assert st(f, last + 180.5) == "stale"
-    assert fl.problems(view(f, now=last + 181), last + 181, 3) == ["no report for 181 s"]
+    assert fl.problems(view(f, now=last + 181), last + 181, 3) == ["not reporting"]
 
 
 def test_without_heartbeats_staleness_follows_the_state_interval() -> None:
@@ -260,7 +260,7 @@ def test_birth_then_will_of_the_same_session_marks_offline() -> None:
     assert st(f, T0) == "up"
     assert f.ingest(topic(kind="status"), status("offline", seq=0), T0 + 1) == ""
     assert st(f, T0 + 1) == "offline"
-    assert fl.problems(view(f), T0 + 1, 3) == ["offline (will)"]
+    assert fl.problems(view(f), T0 + 1, 3) == ["offline (connection lost)"]
 
 
 def test_a_replayed_will_is_counted_and_does_not_refresh_last_seen() -> None:
@@ -447,8 +447,9 @@ def test_golden_fixtures_are_accepted() -> None:
     assert v.report.disks[0][0] == "C:\\"
     assert fl.problems(v, T0, 3) == [
         "camera missing",
-        "login unreachable (timeout)",
-        "api unreachable (http_status)",
+        "login login: login server unreachable over the network (timeout)",
+        "login api: the login service has an error (server error) (HTTP 503)",
+        "login enrollment: the login service refuses this station (HTTP 403)",
     ]
 
 
@@ -471,15 +472,15 @@ def test_golden_rejected_payloads_are_counted_by_reason() -> None:
 # --------------------------------------------------------------------------- peripherals
 
 
-def test_expected_class_absent_from_the_report_counts_as_missing() -> None:
+def test_expected_class_absent_from_the_report_is_not_configured_not_missing() -> None:
     f = make()
     f.ingest(topic(), state(peripherals=(("fingerprint", True), ("iris", True))), T0)
     presence = {p.device_class: (p.present, p.reason) for p in view(f).presence}
     assert presence == {
         "fingerprint": (True, ""),
         "iris": (True, ""),
-        "camera": (False, "not reported"),
-        "signature": (False, "not reported"),
+        "camera": (False, "not_configured"),
+        "signature": (False, "not_configured"),
     }
 
 
@@ -638,7 +639,7 @@ def test_a_retained_will_of_an_unseen_session_before_its_state_marks_offline() -
     assert f.ingest(topic(), state(session="B", seq=9), T0 + 60, retained=True) == ""
     assert st(f, T0 + 60) == "offline"
     assert view(f).session == "B"
-    assert fl.problems(view(f), T0 + 60, 3) == ["offline (will)"]
+    assert fl.problems(view(f), T0 + 60, 3) == ["offline (connection lost)"]
 
 
 def test_the_same_replay_in_the_other_order_marks_offline_too() -> None:

@@ -112,9 +112,19 @@ def test_api_stations(collector: Collector) -> None:
     st = {s["station"]: s for s in doc["stations"]}
     juw = st["3310-juwiring-01"]
     assert juw["up"] is True
-    assert juw["problems"] == ["iris missing", "camera missing"]
+    assert juw["problems"] == ["iris scanner missing", "camera missing"]
     assert [p["device_class"] for p in juw["peripherals"] if not p["present"]] == ["iris", "camera"]
-    assert juw["probes"] == [{"target": "login", "up": True, "duration_s": 0.01, "reason": "ok"}]
+    assert juw["probes"] == [
+        {
+            "target": "login",
+            "up": True,
+            "duration_s": 0.01,
+            "reason": "ok",
+            "cause": "ok",
+            "status_code": None,
+            "cert_expiry_ts": None,
+        }
+    ]
     assert st["3310-cawas-01"]["status"] == "never_reported"
     assert st["3310-gantiwarno-01"]["status"] == "stale"
     assert st["3399-baru-01"]["inventory"] is False
@@ -131,7 +141,7 @@ def test_board_lists_problems_first(collector: Collector) -> None:
     assert "<script" not in page
     problems = page[page.index("<h2>Problems") : page.index('<h2><a href="/?kabkota=')]
     assert "3310-juwiring-01" in problems
-    assert "iris missing; camera missing" in problems
+    assert "iris scanner missing; camera missing" in problems
     assert "never reported" in problems
     assert "3310-cawas-01" in problems
     assert "3310-bayat-01" not in problems

@@ -93,7 +93,7 @@ def test_will_marks_offline_and_a_stale_will_does_not(mosquitto: Mosquitto) -> N
         assert c.wait_until(lambda c: stations(c)[JUW]["status"] == "up", 10)
         _crash(old)
         assert c.wait_until(lambda c: stations(c)[JUW]["status"] == "offline", 10)
-        assert stations(c)[JUW]["problems"] == ["offline (will)"]
+        assert stations(c)[JUW]["problems"] == ["offline (connection lost)"]
         # The agent restarts (session B) ...
         new = _agent_with_will(mosquitto, JUW, "B")
         assert c.wait_until(lambda c: stations(c)[JUW]["status"] == "up", 10)

@@ -58,7 +58,9 @@ class CollectorFeed:
             }
         )
         inventory = [
-            InventoryEntry(s.station, PROVINSI, s.kabkota, s.kecamatan, tuple(s.peripherals))
+            InventoryEntry(
+                s.station, PROVINSI, s.kabkota, s.kecamatan, (*s.peripherals, *s.unconfigured)
+            )
             for s in self.stations
         ]
         self.collector = Collector(config, inventory=inventory).start()
@@ -115,7 +117,16 @@ class CollectorFeed:
             ),
             probes=tuple(
                 wire.Probe(
-                    target=t, kind="tcp", up=bool(x.up), duration_s=x.duration, reason=x.reason
+                    target=t,
+                    kind="https",
+                    up=bool(x.up),
+                    duration_s=x.duration,
+                    reason=x.reason,
+                    status_code=x.status,
+                    cause=x.cause_value,
+                    cert_expiry_ts=None
+                    if x.expires_in_days is None
+                    else now + x.expires_in_days * 86400,
                 )
                 for t, x in station.login.items()
             ),

@@ -30,6 +30,14 @@ class Login:
     up: int
     reason: str
     duration: float
+    cause: str = ""
+    status: int | None = None
+    #: Days until the server certificate expires (None: not a TLS probe).
+    expires_in_days: float | None = None
+
+    @property
+    def cause_value(self) -> str:
+        return self.cause or ("ok" if self.up else "network")
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,10 @@ class Station:
     rebooting: bool = False
     #: Events counted on every scrape, by kind.
     events: tuple[str, ...] = ()
+    #: Classes the inventory expects and the agent config has no rule for.
+    unconfigured: tuple[str, ...] = ()
+    #: How long its problems have held (static source; the collector measures its own).
+    broken_days: float = 0.0
 
     @property
     def labels(self) -> dict[str, str]:
@@ -61,7 +73,26 @@ class Station:
     def ready(self) -> int:
         if not self.up or not self.reported:
             return 0
-        return int(all(self.peripherals.values()) and all(x.up for x in self.login.values()))
+        return int(
+            all(self.peripherals.values())
+            and all(x.up for x in self.login.values())
+            and not self.unconfigured
+        )
+
+    def problems(self) -> list[tuple[str, str]]:
+        """``(problem, subject)`` as the collector's diagnosis names them (cert warnings too)."""
+        if not self.reported:
+            return [("never_reported", "")]
+        out = [] if self.up else [("offline", "")]
+        out += [("peripheral_missing", c) for c, v in self.peripherals.items() if not v]
+        out += [("not_configured", c) for c in self.unconfigured]
+        out += [("login_failed", t) for t, x in self.login.items() if not x.up]
+        out += [
+            ("cert_expiring", t)
+            for t, x in self.login.items()
+            if x.up and x.reason == "cert_expiring"
+        ]
+        return out
 
 
 def make_fleet(kabkota: str) -> tuple[Station, ...]:
@@ -76,14 +107,32 @@ def make_fleet(kabkota: str) -> tuple[Station, ...]:
             rebooting=True,
             disks={"C:": (50, 1000)},
         ),
-        # The operator cannot log in (Bayat, 2016).
+        # The login service refuses the station after a failed reinstall (Bayat, 2016).
         Station(
             f"{kabkota}-bayat-01",
             "Bayat",
             1,
             kabkota,
-            login={"central": Login(0, "timeout", 5.0)},
+            login={"central": Login(0, "http_status", 0.05, "denied", 403)},
             events=("probe_down",),
+        ),
+        # Every other way a login can fail, a certificate about to expire, and a device class
+        # the inventory expects that its config has no rule for.
+        Station(
+            f"{kabkota}-pedan-01",
+            "Pedan",
+            1,
+            kabkota,
+            peripherals={"fingerprint": 1, "iris": 1, "camera": 1},
+            unconfigured=("signature",),
+            login={
+                "central": Login(1, "ok", 0.1, "ok"),
+                "vpn": Login(0, "timeout", 5.0, "network"),
+                "sso": Login(0, "cert_untrusted", 0.02, "tls"),
+                "api": Login(0, "http_status", 0.04, "service_error", 503),
+                "web": Login(0, "http_status", 0.03, "unexpected", 404),
+                "portal": Login(1, "cert_expiring", 0.05, "ok", None, 5.0),
+            },
         ),
         # Iris scanner and camera missing; the PC clock is an hour behind (dead CMOS battery).
         Station(
@@ -98,7 +147,10 @@ def make_fleet(kabkota: str) -> tuple[Station, ...]:
         # Offline now; it reported before (its last state is kept).
         Station(f"{kabkota}-ceper-01", "Ceper", 0, kabkota),
         # In the inventory, never reported: only up 0 and the info series.
-        Station(f"{kabkota}-gantiwarno-01", "Gantiwarno", 0, kabkota, reported=False),
+        # Broken and silent for ten days.
+        Station(
+            f"{kabkota}-gantiwarno-01", "Gantiwarno", 0, kabkota, reported=False, broken_days=10.0
+        ),
     )
 
 
@@ -158,6 +210,13 @@ def exposition(
         [({**s.labels, "device_class": c}, v) for s in reported for c, v in s.peripherals.items()],
     )
     family(
+        "pantau_peripheral_configured",
+        "gauge",
+        "Peripheral configured.",
+        [({**s.labels, "device_class": c}, 1) for s in reported for c in s.peripherals]
+        + [({**s.labels, "device_class": c}, 0) for s in reported for c in s.unconfigured],
+    )
+    family(
         "pantau_peripheral_last_change_timestamp_seconds",
         "gauge",
         "Presence last changed.",
@@ -180,9 +239,29 @@ def exposition(
         "gauge",
         "Login probe reason.",
         [
-            ({**s.labels, "target": t, "reason": x.reason}, 1)
+            (
+                {
+                    **s.labels,
+                    "target": t,
+                    "reason": x.reason,
+                    "cause": x.cause_value,
+                    "status": "" if x.status is None else str(x.status),
+                },
+                1,
+            )
             for s in reported
             for t, x in s.login.items()
+        ],
+    )
+    family(
+        "pantau_login_cert_expiry_timestamp_seconds",
+        "gauge",
+        "Certificate expiry.",
+        [
+            ({**s.labels, "target": t}, now + x.expires_in_days * 86400)
+            for s in reported
+            for t, x in s.login.items()
+            if x.expires_in_days is not None
         ],
     )
     family("pantau_host_cpu_usage_ratio", "gauge", "CPU.", [(s.labels, 0.25) for s in reported])
@@ -221,6 +300,16 @@ def exposition(
         "gauge",
         "Clock skew.",
         [(s.labels, s.skew) for s in reported],
+    )
+    family(
+        "pantau_station_problem_since_timestamp_seconds",
+        "gauge",
+        "Problem first seen.",
+        [
+            ({**s.labels, "problem": problem, "subject": subject}, now - s.broken_days * 86400)
+            for s in stations
+            for problem, subject in s.problems()
+        ],
     )
     family(
         "pantau_station_events_total",

@@ -38,6 +38,10 @@ def positive(v: float) -> bool:
     return v > 0
 
 
+def at_least_zero(v: float) -> bool:
+    return v >= 0
+
+
 def near(expected: float, tolerance: float = 2.0) -> Callable[[float], bool]:
     def check(v: float) -> bool:
         return abs(v - expected) <= tolerance
@@ -161,13 +165,16 @@ def fleet_expectations(src: Source) -> dict[tuple[str, str], Expected]:
         if s.reported:
             for cls, v in s.peripherals.items():
                 grid[key(station=s.station, device_class=cls)] = v
+            for cls in s.unconfigured:
+                grid[key(station=s.station, device_class=cls)] = 2  # "not configured"
             grid[key(station=s.station, device_class="login")] = min(x.up for x in s.login.values())
     return {
         ("Stasiun siap / Stations ready", "A"): {(): sum(s.ready for s in stations)},
         ("Stasiun siap / Stations ready", "B"): {(): len(stations)},
         ("Stasiun offline / Stations offline", "A"): {(): sum(1 - s.up for s in stations)},
         ("Perangkat hilang per jenis / Missing per device class", "A"): {
-            key(device_class=c): sum(1 - s.peripherals[c] for s in reported) for c in fleet.CLASSES
+            key(device_class=c): sum(1 - s.peripherals.get(c, 1) for s in reported)
+            for c in fleet.CLASSES
         },
         ("Status stasiun x perangkat / Station x device status", "A"): grid,
         ("Kesiapan dari waktu ke waktu / Readiness over time", "A"): {
@@ -175,6 +182,14 @@ def fleet_expectations(src: Source) -> dict[tuple[str, str], Expected]:
         },
         ("Belum pernah melapor / Never reported (inventaris / inventory)", "A"): {
             key(station=s.station): 0 for s in stations if not s.reported
+        },
+        ("Rusak paling lama / Broken longest", "A"): {
+            key(station=s.station, problem=problem, subject=subject): (
+                near(s.broken_days) if src.name == "static" else at_least_zero
+            )
+            for s in stations
+            for problem, subject in s.problems()
+            if problem != "cert_expiring"
         },
     }
 
@@ -225,6 +240,7 @@ def collector_expectations(src: Source) -> dict[tuple[str, str], Expected]:
 def alert_expectations(src: Source) -> dict[str, Expected]:
     cawas, bayat = src.station("Cawas").station, src.station("Bayat").station
     juwiring = src.station("Juwiring").station
+    pedan = src.station("Pedan").station
     return {
         "PantauPeripheralMissing": {
             key(station=cawas, device_class="iris"): 0,
@@ -233,7 +249,18 @@ def alert_expectations(src: Source) -> dict[str, Expected]:
         # no station of the model has a failed driver: the query runs and finds nothing (the
         # alert's own promtool case shows it firing)
         "PantauPeripheralDriverFailed": {},
-        "PantauLoginUnreachable": {key(station=bayat, target="central"): 0},
+        "PantauPeripheralNotConfigured": {key(station=pedan, device_class="signature"): 0},
+        "PantauLoginUnreachable": {key(station=pedan, target="vpn"): 1},
+        "PantauLoginRefused": {key(station=bayat, target="central", status="403"): 1},
+        "PantauLoginTlsProblem": {key(station=pedan, target="sso", reason="cert_untrusted"): 1},
+        "PantauLoginServiceError": {key(station=pedan, target="api", status="503"): 1},
+        "PantauLoginUnexpectedAnswer": {key(station=pedan, target="web", status="404"): 1},
+        "PantauLoginCertExpiring": {key(station=pedan, target="portal"): near(5.0)},
+        "PantauStationBrokenLong": (
+            {key(station=src.station("Gantiwarno").station, problem="never_reported"): near(10)}
+            if src.name == "static"
+            else {}  # the collector under test has known its stations for seconds only
+        ),
         "PantauStationOffline": {key(station=src.station("Ceper").station): 0},
         "PantauStationNeverReported": {key(station=src.station("Gantiwarno").station): 0},
         "PantauRepeatedReboots": {key(station=juwiring): lambda v: v > 2},

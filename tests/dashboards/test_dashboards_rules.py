@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from datetime import datetime
@@ -13,7 +14,15 @@ import pytest
 import yaml
 
 from pantau.dashboards import DashboardsError, cli, routing
-from pantau.dashboards.alerts import Alert, Case, Expect, concrete_text, default_alerts, go_template
+from pantau.dashboards.alerts import (
+    Alert,
+    Case,
+    Expect,
+    concrete_text,
+    default_alerts,
+    for_words,
+    go_template,
+)
 from pantau.dashboards.availability import load_holidays
 from pantau.dashboards.build import (
     ALERTMANAGER_PATH,
@@ -125,6 +134,42 @@ def test_every_alert_has_fire_nofire_and_resolve_checks() -> None:
                 )
         # A control series that never fires: more input series than firing alerts.
         assert len(test["input_series"]) > max(len(c["exp_alerts"]) for c in checks)
+
+
+_DURATION_RE = re.compile(
+    r"(\d+)\s+(detik|menit|jam|hari|seconds?|minutes?|hours?|days?)\b", re.IGNORECASE
+)
+_UNIT_SECONDS = {
+    "detik": 1, "second": 1, "menit": 60, "minute": 60, "jam": 3600, "hour": 3600,
+    "hari": 86400, "day": 86400,
+}  # fmt: skip
+
+
+def _seconds(n: str, unit: str) -> int:
+    return int(n) * _UNIT_SECONDS[unit.lower().rstrip("s")]
+
+
+@pytest.mark.parametrize("for_override", [None, "7s", "3m"])
+def test_texts_never_claim_a_duration_their_for_does_not_hold(for_override: str | None) -> None:
+    """Every duration written in an alert's text is its ``for`` (as rendered, also when a test or
+    the demo shortens it) or a range of its own query (``changes(...[1h])``)."""
+    for alert in default_alerts():
+        for_ = for_override or alert.for_
+        allowed = {_seconds(*for_words_parts(for_))}
+        allowed |= {
+            int(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[u]
+            for n, u in re.findall(r"\[(\d+)([smhd])\]", alert.query)
+        }
+        for key, text in alert.texts(for_).items():
+            for n, unit in _DURATION_RE.findall(text):
+                assert _seconds(n, unit) in allowed, (alert.name, key, text)
+        if "{for_id}" in alert.description_id:
+            assert for_words(for_)[0] in alert.texts(for_)["description"]
+
+
+def for_words_parts(duration: str) -> tuple[str, str]:
+    n, unit = for_words(duration)[1].split()
+    return n, unit
 
 
 def test_promtool_catches_a_wrong_expectation(tmp_path: Path) -> None:

@@ -50,7 +50,12 @@ def check_fleet(summary: dict[str, object], stdout: str) -> None:
     assert summary["total"] == 26
     assert faults["Cawas"] == ["never reported"]
     assert sorted(p.split()[0] for p in faults["Juwiring"]) == sorted(klaten.DEVICE_CLASSES)
-    assert any("http_status" in p for p in faults["Bayat"])
+    # Bayat: the login service refuses the station (HTTP 403), never a network fault.
+    (bayat,) = faults["Bayat"]
+    assert "refuses this station (HTTP 403)" in bayat, bayat
+    assert "network" not in bayat
+    assert "layanan login menolak stasiun ini (HTTP 403)" in stdout
+    assert "setelah instal ulang PC" in stdout  # the hint: the account, after the reinstall
     assert sorted(p.split()[0] for p in faults["Gantiwarno"]) == ["camera", "signature"]
     assert [p.split()[0] for p in faults["Ceper"]] == ["iris"]
     assert "== 21 of 26 kecamatan ready" in stdout
@@ -91,7 +96,18 @@ def test_demo_with_mosquitto_prometheus_and_alertmanager(tmp_path: Path) -> None
         if a["status"] == "firing"
     }
     assert ("PantauStationNeverReported", "3310-cawas-01") in firing
-    assert ("PantauLoginUnreachable", "3310-bayat-01") in firing
+    assert ("PantauLoginRefused", "3310-bayat-01") in firing
+    assert ("PantauLoginUnreachable", "3310-bayat-01") not in firing
+    refused = next(
+        a
+        for a in alerts
+        if a["labels"]["alertname"] == "PantauLoginRefused" and a["status"] == "firing"
+    )
+    assert refused["labels"]["status"] == "403"
+    assert "bukan masalah jaringan" in refused["annotations"]["description"]
+    assert "not a network fault" in refused["annotations"]["description_en"]
+    # The demo shortens every "for" to 10 s; the text says so instead of a duration it did not wait.
+    assert "lebih dari 10 detik" in refused["annotations"]["description"]
     for kec in ("Juwiring", "Gantiwarno", "Ceper"):
         assert ("PantauPeripheralMissing", klaten.station_id(kec)) in firing
     healthy = {klaten.station_id(k) for k in set(klaten.KECAMATAN) - FAULTY}

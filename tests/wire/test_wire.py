@@ -70,7 +70,11 @@ def test_golden_state_has_typed_values() -> None:
     fingerprint = state.peripherals[0]
     assert fingerprint.devices[0].vid == 0x079B
     login = state.probes[0]
-    assert (login.up, login.reason) == (False, "timeout")
+    assert (login.up, login.reason, login.cause) == (False, "timeout", "network")
+    enrollment = state.probes[-1]
+    assert (enrollment.status_code, enrollment.cause) == (403, "denied")
+    portal = state.probes[2]  # expiring within the agent's min_cert_days: a warning, still up
+    assert (portal.up, portal.reason, portal.cause) == (True, "cert_expiring", "ok")
     assert state.host is not None
     assert state.host.disks[0].mount == "C:\\"
     assert state.spool.queued == 3
@@ -82,6 +86,7 @@ def test_minimal_state_gets_documented_defaults() -> None:
     assert isinstance(state, wire.State)
     assert state.interval_s == 30.0
     assert state.peripherals == ()
+    assert state.probes == ()
     assert state.host is None
 
 
