@@ -394,6 +394,7 @@ class Publisher:
                 # A broker that accepts TCP but never answers CONNECT (amqtt does this with a
                 # v5 CONNECT that carries a will): give up; the next connect closes the socket.
                 self._note_error(f"no CONNACK within {self.conn.connect_timeout_s:g} s")
+                self._abandon(client)
                 return
             if self._connected.is_set():
                 if self._want_pump.is_set():
@@ -409,6 +410,22 @@ class Publisher:
             if rc != mqtt.MQTT_ERR_SUCCESS:
                 self._connected.clear()
                 return
+
+    @staticmethod
+    def _abandon(client: Any) -> None:
+        """Give up a CONNECT the broker has not answered, without leaving a will behind.
+
+        A broker that is only slow (a cluster node waiting for its replicated session store after
+        another node died) may still complete the CONNECT later, and would then publish this
+        connection's will when it finds the socket closed: the station shown offline while it is
+        already connected elsewhere. A DISCONNECT queued behind the CONNECT ends that session
+        cleanly instead (a clean disconnect sends no will).
+        """
+        try:
+            client.disconnect()
+            client.loop_write()
+        except (OSError, ValueError):
+            pass  # the socket is gone already: nothing can be sent, nothing to take back
 
     def _shutdown(self) -> None:
         client = self._client

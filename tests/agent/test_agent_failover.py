@@ -226,3 +226,56 @@ def test_connection_from_config_lists_every_endpoint(tmp_path: Path) -> None:
     )
     assert single.all_endpoints() == (("localhost", 8883),)
     assert single.endpoints == ()
+
+
+def test_an_unanswered_connect_is_taken_back_with_a_disconnect(tmp_path: Path) -> None:
+    """A slow node may complete a CONNECT after the agent gave up on it, and would then publish
+    the will when it finds the socket closed. The agent queues a DISCONNECT behind the CONNECT.
+
+    The "broker" is a real TCP listener that reads and never answers (what a cluster node does
+    while it waits for its session store); the agent is the real publisher.
+    """
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    received = bytearray()
+    done = threading.Event()
+
+    def silent_broker() -> None:
+        conn, _ = server.accept()
+        conn.settimeout(10)
+        try:
+            while chunk := conn.recv(4096):
+                received.extend(chunk)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            done.set()
+
+    threading.Thread(target=silent_broker, daemon=True).start()
+    spool = Spool(str(tmp_path / "s.sqlite"), 100, 1 << 20)
+    pub = Publisher(
+        Connection(
+            "127.0.0.1", port, protocol="3.1.1", tls=False, connect_timeout_s=0.5,
+            reconnect_min_s=30.0, reconnect_max_s=30.0,
+        ),
+        Topics(f"{ROOT}/state", f"{ROOT}/status", f"{ROOT}/event"),
+        spool,
+        status=lambda value, reason: f"{value}/{reason}".encode(),
+        state=lambda: None,
+    )  # fmt: skip
+    pub.start()
+    try:
+        assert done.wait(10), "the agent never closed the unanswered connection"
+    finally:
+        pub.stop(timeout=2)
+        server.close()
+        spool.close()
+    # CONNECT (type 1, carrying the will) first, then DISCONNECT (type 14, two bytes)
+    assert received[0] >> 4 == 1
+    assert b"offline/will" in received
+    assert received.endswith(b"\xe0\x00")
