@@ -216,6 +216,8 @@ def main() -> int:
     if shutil.which("mosquitto") is None:
         print("soak: mosquitto is not installed", file=sys.stderr)
         return 2
+    # SIGTERM ends the run like the deadline does: the collector and the broker are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     workdir = Path(tempfile.mkdtemp(prefix="pantau-soak-"))
     broker = Broker(workdir)
