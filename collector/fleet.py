@@ -605,14 +605,6 @@ class Fleet:
             self._heard_from = self._last_replay_rx
             self._blind_since = None
 
-    def vision(self, now: float) -> tuple[bool, float, float]:
-        """``(blind, status_now, heard_from)`` at ``now`` (see :class:`Snapshot`)."""
-        with self._lock:
-            self._settle(now)
-            blind = self._blind_since is not None
-            status_now = self._blind_since if self._blind_since is not None else now
-            return blind, min(status_now, now), self._heard_from
-
     def apply(
         self, topic: wire.Topic, message: wire.Message, now: float, *, retained: bool = False
     ) -> str:
