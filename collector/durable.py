@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION: Final = 1
 #: Events arriving within this window share one checkpoint write.
 CHECKPOINT_DELAY_S: Final = 0.1
-#: ... unless this many acknowledgements are waiting (keeps the broker's in-flight window open).
-CHECKPOINT_BATCH: Final = 200
+#: ... unless this many acknowledgements are waiting: half the broker's in-flight window
+#: (deploy/mosquitto: ``max_inflight_messages 100``), so delivery never stalls on a full window.
+CHECKPOINT_BATCH: Final = 50
 
 
 class StateFileError(CollectorError, ValueError):

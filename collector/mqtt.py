@@ -100,12 +100,6 @@ def _not_logged(suppressed: int) -> str:
     return f" ({suppressed} failed attempts since the last warning)" if suppressed else ""
 
 
-#: QoS 1 messages the broker may have in flight to the collector at once (MQTT 5 Receive
-#: Maximum; with 3.1.1 the broker's ``max_inflight_messages`` applies). Acknowledgements may wait
-#: for a state-file checkpoint (:mod:`pantau.collector.durable`), so the window must be wide.
-RECEIVE_MAXIMUM = 1000
-
-
 def default_client_id() -> str:
     """``pantau-collector-{hostname}``: stable across restarts (the broker keeps the session of
     a client id), different per host. Two replicas on one host need ``mqtt.client_id`` set."""
@@ -157,7 +151,9 @@ class MqttIngest:
         if v5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = cfg.session_expiry_s
-            props.ReceiveMaximum = RECEIVE_MAXIMUM
+            # No Receive Maximum: the broker's in-flight limit applies (mosquitto
+            # max_inflight_messages; acknowledgements held for a checkpoint, ~0.1 s, must not
+            # outlast it for long: see pantau.collector.durable.CHECKPOINT_BATCH).
             self._connect_properties = props
         if cfg.username:
             self.client.username_pw_set(cfg.username, password)
