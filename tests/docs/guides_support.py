@@ -388,7 +388,8 @@ def board_text() -> str:
     from pantau.collector.fleet import Fleet
     from pantau.contract.inventory import parse_inventory
 
-    ids = {k: f"3310-{k}-01" for k in ("juwiring", "bayat", "cawas", "pedan", "ceper", "wedi")}
+    names = ("juwiring", "bayat", "cawas", "pedan", "ceper", "wedi", "trucuk", "kemalang")
+    ids = {k: f"3310-{k}-01" for k in names}
     inv = parse_inventory(
         "station,provinsi,kabkota,kecamatan,device_classes\n"
         + "".join(
@@ -428,6 +429,12 @@ def board_text() -> str:
 
     now = T0 + 3600
     down = wire.Probe(target="enrollment", kind="tcp", up=False, duration_s=5.0, reason="timeout")
+
+    def https(target: str, reason: str, status: int | None = None) -> wire.Probe:
+        return wire.Probe(
+            target=target, kind="https", up=False, duration_s=0.2, reason=reason, status_code=status
+        )
+
     failed = wire.CheckRun(name="host", ok=False, duration_s=0.0, reason="psutil failed")
     msgs = [
         (ids["juwiring"], state(ids["juwiring"], now, {"camera": PeripheralReason.MISSING}), now),
@@ -442,7 +449,28 @@ def board_text() -> str:
             ),
             now,
         ),
+        (
+            ids["wedi"],
+            state(
+                ids["wedi"],
+                now,
+                {"iris": PeripheralReason.NOT_CONFIGURED},
+                probes=(https("siak", "http_status", 403),),
+            ),
+            now,
+        ),
+        (
+            ids["trucuk"],
+            state(
+                ids["trucuk"],
+                now,
+                {},
+                probes=(https("siak", "http_status", 500), https("pusat", "cert_untrusted")),
+            ),
+            now,
+        ),
         (ids["pedan"], state(ids["pedan"], T0, {}), T0),  # silent since: stale
+        (ids["kemalang"], state(ids["kemalang"], now - 60, {}), now - 60),
         (ids["ceper"], state(ids["ceper"], now - 60, {}), now - 60),
     ]
     for sid, payload, at in msgs:
@@ -459,6 +487,18 @@ def board_text() -> str:
         )
     )
     assert fleet.ingest(topic(ids["ceper"], "status"), will, now) == ""
+    stop = wire.encode(
+        wire.Status(
+            station=ids["kemalang"],
+            agent_version="0.1.0",
+            session="s1",
+            seq=2,
+            ts=now,
+            status="offline",
+            reason="shutdown",
+        )
+    )
+    assert fleet.ingest(topic(ids["kemalang"], "status"), stop, now) == ""
     page = render_board(fleet.snapshot(now), refresh_s=0)
     fleet.set_connected(False, now)  # the broker is lost: the collector is blind
     page += render_board(fleet.snapshot(now + 60), refresh_s=0)

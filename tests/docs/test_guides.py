@@ -26,7 +26,7 @@ import yaml
 from harness import Alertmanager, TlsCerts
 
 from pantau.agent import cli as agent_cli
-from pantau.contract.vocabulary import PeripheralReason, ProbeReason
+from pantau.contract.vocabulary import LoginCause, PeripheralReason, ProbeReason
 from pantau.tools import cli as pantau_cli
 
 ALL = [name for pair in g.GUIDES.values() for name in pair]
@@ -308,6 +308,7 @@ def test_operator_guide_explains_every_tag_section_and_reason(name: str, check_c
         *g.check_headings(check_corpus),
         *(str(r) for r in PeripheralReason),
         *(str(r) for r in ProbeReason if r != ProbeReason.OK),
+        *(str(c) for c in LoginCause if c != LoginCause.OK),
         "mqtt.password_file",
         "mqtt.ca_file",
     }
