@@ -7,6 +7,7 @@ service could not start; 2 a configuration mistake (one line on stderr, no trace
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -25,6 +26,7 @@ from pantau.agent.config import (
 )
 from pantau.agent.errors import AgentError
 from pantau.contract.config import configure_logging
+from pantau.contract.errors import missing_extra
 
 if TYPE_CHECKING:
     import argparse
@@ -76,17 +78,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         command, as_json = args.command, getattr(args, "json", False)
         config = getattr(args, "config", DEFAULT_CONFIG_PATH)
     try:
+        if command == "check" and not os.path.exists(config):
+            print(_no_config(command, config), file=sys.stderr)
+            return EXIT_CONFIG
         if command == "usb":
             return _usb(as_json)
         if command == "check":  # files the config names are reported as problems
             return _check(load_config(config, check_files=False), config, as_json)
         return _run(load_config(config), config)
+    except ModuleNotFoundError as exc:
+        line = missing_extra("pantau-agent", exc, "agent")
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return EXIT_CONFIG
     except ConfigError as exc:
         print(f"pantau-agent: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except AgentError as exc:
         print(f"pantau-agent: {exc}", file=sys.stderr)
         return EXIT_PROBLEM
+
+
+def _no_config(command: str, path: str) -> str:
+    """What to do when there is no config yet (the first thing a new user runs into)."""
+    return (
+        f"pantau-agent: no config at {path}. Copy this station's agent.toml from the output of "
+        "`pantau provision` (stations/<station id>/, with its password file) to "
+        f"{DEFAULT_CONFIG_PATH}, or write one from agent.example.toml (docs/agent.md), then "
+        f"run `pantau-agent {command}"
+        + ("" if path == DEFAULT_CONFIG_PATH else f" --config {path}")
+        + "`. `pantau-agent usb` lists the USB devices without any config."
+    )
 
 
 def _check(cfg: AgentConfig, source: str, as_json: bool) -> int:

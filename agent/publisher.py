@@ -72,6 +72,8 @@ WINDOW: Final = 32
 MAX_INFLIGHT: Final = WINDOW + 4
 MAX_QUEUED: Final = WINDOW + 8
 SHUTDOWN_ACK_S: Final = 2.0
+#: MQTT 5 PUBACK reason "Not authorized" (the broker's ACL refused the publish).
+NOT_AUTHORIZED: Final = 0x87
 
 
 def backoff_delay(attempt: int, low: float, high: float, unit: float) -> float:
@@ -593,8 +595,26 @@ class Publisher:
         except SpoolError as exc:  # kept: sent again after a reconnect (same seq)
             self._log_limit.log_limited(logging.ERROR, "spool-delete", "spool: %s", exc)
 
+    def _not_authorized(self) -> None:
+        """The broker's ACL refused a publish: say which station id this agent publishes as."""
+        station = self.topics.state.split("/")[-2]
+        root = self.topics.state.rsplit("/", 1)[0]
+        self._log_limit.log_limited(
+            logging.ERROR,
+            "acl-denied",
+            "mqtt: the broker refused a publish (not authorized): this agent publishes as station "
+            "%s under %s/#, as user %r; the broker's ACL must let that user write there. Check "
+            "station.id, provinsi, kabkota and mqtt.username in agent.toml against the ACL made "
+            "by `pantau provision` (each station may publish only as its own id)",
+            station,
+            root,
+            self.conn.username or station,
+        )
+
     def _on_publish(self, _client: Any, _userdata: Any, mid: int, reason: Any, _props: Any) -> None:
         try:
+            if getattr(reason, "value", 0) == NOT_AUTHORIZED:
+                self._not_authorized()
             if mid == self._shutdown_mid:
                 self._shutdown_acked.set()
                 return

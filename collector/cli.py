@@ -16,6 +16,7 @@ from types import FrameType
 from pantau.collector import config as cconfig
 from pantau.collector.errors import StartupError
 from pantau.contract.config import ConfigError, configure_logging
+from pantau.contract.errors import missing_extra
 from pantau.contract.inventory import InventoryError
 
 
@@ -106,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     except StartupError as exc:
         print(f"pantau-collector: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        line = missing_extra("pantau-collector", exc, "collector")
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

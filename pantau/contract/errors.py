@@ -54,3 +54,30 @@ class ConfigError(LocatedError):
     def __init__(self, source: str, key: str, message: str) -> None:
         super().__init__(source, key, message)
         self.key = key
+
+
+#: Third-party module -> the optional extra of ``pantau`` that installs it.
+EXTRA_OF_MODULE: dict[str, str] = {
+    "paho": "agent",
+    "psutil": "agent",
+    "usb": "agent",
+    "prometheus_client": "collector",
+    "grafanalib": "dashboards",
+    "yaml": "dashboards",
+    "matplotlib": "report",
+    "reportlab": "report",
+    "amqtt": "demo",
+}
+
+
+def missing_extra(program: str, exc: ModuleNotFoundError, default_extra: str) -> str | None:
+    """One line naming the extra to install when ``exc`` is a missing third-party dependency
+    (``pip install 'pantau[collector]'``), or None when it is not one (a bug: let it raise)."""
+    top = (exc.name or "").split(".")[0]
+    if not top or top == "pantau":
+        return None
+    extra = EXTRA_OF_MODULE.get(top, default_extra)
+    return (
+        f"{program}: the Python module {top!r} is not installed; install the optional "
+        f"dependencies with: pip install 'pantau[{extra}]'"
+    )

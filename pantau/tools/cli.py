@@ -10,6 +10,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from pantau.contract.errors import missing_extra
+
 # subcommand -> (module, one-line help). Each module has ``main(argv: list[str]) -> int``.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("pantau.tools.demo", "run the whole pipeline locally with the simulated Klaten fleet"),
@@ -25,6 +27,16 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "shards": ("pantau.tools.shards", "check that collector shards claim every station once"),
     "report": ("pantau.tools.report", "availability report of a region (HTML, PDF, CSV)"),
     "status-page": ("pantau.tools.status_page", "public page: which kecamatan can record today"),
+}
+
+
+#: The extra a subcommand needs when the missing module is not in the table of errors.py.
+EXTRA_OF_COMMAND: dict[str, str] = {
+    "demo": "demo",
+    "dashboards": "dashboards",
+    "report": "report",
+    "status-page": "report",
+    "simulate": "demo",
 }
 
 
@@ -49,8 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if entry is None:
         print(f"pantau: unknown command {args[0]!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(entry[0])
-    code: int = module.main(args[1:])
+    try:
+        module = importlib.import_module(entry[0])
+        code: int = module.main(args[1:])
+    except ModuleNotFoundError as exc:
+        line = missing_extra(f"pantau {args[0]}", exc, EXTRA_OF_COMMAND.get(args[0], "demo"))
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
     return code
 
 

@@ -24,6 +24,7 @@ import argparse
 import contextlib
 import json
 import logging
+import shutil
 import signal
 import sys
 import tempfile
@@ -34,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from pantau.contract import klaten
 from pantau.contract.config import ConfigError
@@ -179,6 +180,9 @@ class Demo:
     def __init__(self, args: argparse.Namespace, out: Any) -> None:
         self.args = args
         self.out = out
+        #: A work directory the demo made itself is removed at exit (unless --keep); one given
+        #: with --workdir is the user's and stays.
+        self.own_workdir = not args.workdir
         self.workdir = Path(args.workdir or tempfile.mkdtemp(prefix="pantau-demo-"))
         self.stop_event = threading.Event()
         self._print_lock = threading.Lock()
@@ -301,9 +305,10 @@ class Demo:
         stack.start()
         self._cleanup.append(stack.stop)
         self.stack = stack
-        self.say(
-            f"prometheus {stack.prometheus_url}/alerts   alertmanager {stack.alertmanager_url}"
-        )
+        prom = working_links(stack.prometheus_url, PROMETHEUS_PAGES)
+        am = working_links(stack.alertmanager_url, ALERTMANAGER_PAGES)
+        self.say(f"prometheus {'   '.join(prom) or stack.prometheus_url}")
+        self.say(f"alertmanager {'   '.join(am) or stack.alertmanager_url}")
 
     def start_agents(self, provisioned: Path, login: LoginService, broker: LocalBroker) -> None:
         from pantau.agent.checks.usb import UsbDevice
@@ -452,7 +457,49 @@ class Demo:
         for step in reversed(self._cleanup):
             with contextlib.suppress(Exception):
                 step()
-        self.say("pantau demo: stopped.")
+        if self.own_workdir and not self.args.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.say("pantau demo: stopped (work dir removed; --keep keeps it).")
+        else:
+            self.say(f"pantau demo: stopped. Work dir kept: {self.workdir}")
+
+
+#: Pages worth linking, best first: (path, what). Debian's prometheus and prometheus-alertmanager
+#: packages ship without the web UIs: Prometheus answers /classic/alerts (not /alerts) and
+#: Alertmanager only its API. The demo prints the ones that answer.
+PROMETHEUS_PAGES: Final = (
+    ("/alerts", "alerts page"),
+    ("/classic/alerts", "alerts page"),
+    ("/api/v1/alerts", "alerts API"),
+)
+ALERTMANAGER_PAGES: Final = (
+    ("/#/alerts", "UI"),
+    ("/api/v2/alerts", "alerts API"),
+)
+
+
+def working_links(base: str, pages: Sequence[tuple[str, str]]) -> list[str]:
+    """``url (what)`` for each page of ``pages`` that answers 200; a UI only when it is one (not
+    a 404, not the placeholder Debian serves instead of the UI)."""
+    out = []
+    seen_what: set[str] = set()
+    for path, what in pages:
+        if what in seen_what:
+            continue
+        try:
+            probe = base + path.split("#")[0]
+            with urllib.request.urlopen(probe, timeout=3) as response:  # noqa: S310 - loopback
+                ok = response.status == 200
+                ctype = response.headers.get("Content-Type", "")
+                head = response.read(8192).decode("utf-8", "replace")
+        except (OSError, ValueError):
+            continue
+        # Debian's Alertmanager answers / with a page saying the package has no web application.
+        placeholder = "does not include a web" in " ".join(head.split())
+        if ok and ("api" in path or ("html" in ctype and not placeholder)):
+            out.append(f"{base}{path} ({what})")
+            seen_what.add(what)
+    return out
 
 
 def _render(summary: Summary) -> str:
@@ -489,7 +536,12 @@ def _demo_config(cfg: Any, login_url: str, interval: float, protocol: str) -> An
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pantau demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--broker", default="auto", choices=["auto", "mosquitto", "embedded"])
-    p.add_argument("--workdir", default="", help="work directory (default: a new temp dir)")
+    p.add_argument(
+        "--workdir",
+        default="",
+        help="work directory (default: a new temp dir, removed at exit unless --keep)",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the temporary work dir at exit")
     p.add_argument(
         "--http-port", type=_args.port_or_zero, default=0, help="collector port (default 9108/free)"
     )

@@ -522,6 +522,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tls_without_ca(args: argparse.Namespace) -> bool:
+    """TLS is on (the default) and nothing names the CA that signs the broker's certificate."""
+    if args.no_tls or args.ca_cert is not None:
+        return False
+    mqtt = load_template(args.template).get("mqtt", {}) if args.template else {}
+    return bool(mqtt.get("tls", True)) and not mqtt.get("ca_file")
+
+
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.broker_port is not None and not 1 <= args.broker_port <= 65535:
@@ -556,6 +564,14 @@ def main(argv: list[str]) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"pantau provision: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
+    if _tls_without_ca(args):
+        print(
+            "warning: TLS without --ca-cert: the agents will trust only the system's CAs and "
+            "refuse a broker whose certificate comes from your own CA (deploy/scripts/"
+            "make-certs.sh). Re-run with --ca-cert deploy/certs/ca.crt: it is copied into every "
+            "station's folder and named in its agent.toml.",
+            file=sys.stderr,
+        )
     out = args.out
     print(
         f"provisioned {len(result.keep) + len(result.new) + len(result.rotate)} broker users in "

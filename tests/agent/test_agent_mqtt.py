@@ -369,6 +369,37 @@ def test_tls_and_password_against_an_acl_broker(
     assert secret not in caplog.text
 
 
+def test_publishes_refused_by_the_acl_log_which_station_the_agent_publishes_as(
+    tmp_path: Path,
+    mosquitto_factory: Callable[..., Mosquitto],
+    usb: SimulatedUsb,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A station whose config names another station's id (copied from a neighbour's folder):
+    the broker (MQTT 5, the shipped ACL) refuses every publish; the agent says as whom it
+    publishes and what the ACL must allow, once, not per message."""
+    broker = mosquitto_factory(auth=True, acl=PANTAU_ACL)
+    other = "3310-klaten-02"  # its own user, but the config's station id is Juwiring's
+    pw = tmp_path / "password"
+    pw.write_text(broker.users[other] + "\n")
+    pw.chmod(0o600)
+    cfg = config(tmp_path, broker, username=other, password_file=str(pw))
+    with caplog.at_level("ERROR"):
+        run = start_agent(cfg, usb)
+        try:
+            wait_until(lambda: "not authorized" in caplog.text, what="the ACL hint")
+            run.agent.emit(wire.EventKind.CHECK_FAILED, "x", "more refused publishes")
+            time.sleep(1.0)
+        finally:
+            run.close()
+    hints = [r for r in caplog.records if "refused a publish" in r.getMessage()]
+    assert len(hints) == 1
+    text = hints[0].getMessage()
+    assert f"publishes as station {STATION} under pantau/v1/33/3310/{STATION}/#" in text
+    assert f"as user '{other}'" in text
+    assert broker.users[other] not in caplog.text
+
+
 def test_wrong_ca_or_password_never_connects_and_keeps_running(
     tmp_path: Path,
     mosquitto_factory: Callable[..., Mosquitto],

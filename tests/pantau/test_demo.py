@@ -88,6 +88,12 @@ def test_demo_with_mosquitto_prometheus_and_alertmanager(tmp_path: Path) -> None
     check_fleet(summary, stdout)
     check_report(report_dir, stdout)
     assert "per-station passwords + ACL" in stdout
+    # The links printed are those that answer on Debian's packages (no UI at /alerts; the
+    # Alertmanager has only its API), and the work dir given with --workdir is kept.
+    assert "/classic/alerts (alerts page)" in stdout
+    assert "/api/v2/alerts (alerts API)" in stdout
+    assert "/alerts   " not in stdout.replace("/classic/alerts", "")
+    assert f"Work dir kept: {tmp_path / 'work'}" in stdout
     alerts = summary["alerts"]
     assert isinstance(alerts, list)
     firing = {
@@ -119,3 +125,29 @@ def test_demo_with_embedded_broker_when_mosquitto_is_absent(tmp_path: Path) -> N
     summary, stdout = run_demo(tmp_path, "--broker", "embedded", "--no-prometheus", duration=20)
     check_fleet(summary, stdout)
     assert "embedded (amqtt)" in stdout
+
+
+@pytest.mark.slow
+def test_demo_removes_its_own_work_dir_unless_kept(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"LD_PRELOAD", "UMOCKDEV_DIR"}}
+    env["TMPDIR"] = str(tmp_path)
+    for keep in (False, True):
+        proc = subprocess.run(
+            [
+                sys.executable, "-m", "pantau.tools.cli", "demo", "--duration", "3",
+                "--no-prometheus", *(["--keep"] if keep else []),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        left = sorted(p.name for p in tmp_path.glob("pantau-demo-*"))
+        if keep:
+            assert len(left) == 1, left
+            assert f"Work dir kept: {tmp_path / left[0]}" in proc.stdout
+        else:
+            assert left == [], left
+            assert "work dir removed" in proc.stdout
