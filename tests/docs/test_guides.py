@@ -203,8 +203,24 @@ def test_provision_and_check_run_for_real(
         timeout=120,
         check=False,
     )
+    # no config on this PC: one line saying so (the operator guides tell what to do), exit 2
     assert res.returncode == agent_cli.EXIT_CONFIG, res.stderr
-    assert "config error" in res.stderr
+    assert "Traceback" not in res.stderr
+    [line] = res.stderr.splitlines()
+    said = "pantau-agent: no config at"
+    assert line.startswith(said)
+    assert f"`{said}`" in doc(operator_name).text
+    bad = tmp_path / "bad.toml"
+    bad.write_text(config.read_text().replace("[station]", "[station]\nfavourite_colour = 1", 1))
+    res = subprocess.run(
+        [VENV_BIN / "pantau-agent", *check.args, "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert res.returncode == agent_cli.EXIT_CONFIG, res.stderr
+    assert res.stderr.startswith("pantau-agent: config error:"), res.stderr
     assert "Traceback" not in res.stderr
 
 
