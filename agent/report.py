@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import msgspec
 
+from pantau.agent.checks import probes
 from pantau.agent.checks.usb import rule_label
 from pantau.agent.config import AgentConfig, ConfigError
 from pantau.contract import wire
@@ -55,61 +56,6 @@ _USB_FAILED_HINT: Final = (
     "The USB check failed: call the IT technician.",
 )
 
-_PROBE_HINTS: Final[dict[str, tuple[str, str]]] = {
-    "dns": (
-        "Nama server tidak dikenal: periksa jaringan dan DNS, atau hubungi teknisi TI.",
-        "The server name does not resolve: check the network and DNS, or call IT.",
-    ),
-    "refused": (
-        "Tidak ada layanan yang menerima koneksi di server (port tertutup): layanan di server "
-        "mati atau alamatnya salah, hubungi pengelola server.",
-        "Nothing accepts connections at the server (port closed): the service is down or the "
-        "address is wrong, call the server admins.",
-    ),
-    "timeout": (
-        "Server tidak menjawab: periksa kabel jaringan, modem/VPN ke server regional.",
-        "The server did not answer: check the network cable and the modem/VPN link.",
-    ),
-    "unreachable": (
-        "Jaringan tidak terhubung: periksa kabel jaringan dan modem.",
-        "No route to the server: check the network cable and the modem.",
-    ),
-    "reset": (
-        "Koneksi terputus di tengah jalan: periksa jaringan/VPN.",
-        "The connection was cut: check the network/VPN.",
-    ),
-    "tls": (
-        "Sertifikat server tidak dipercaya atau koneksi aman gagal: hubungi teknisi TI "
-        "(periksa juga tanggal dan jam komputer).",
-        "TLS handshake or certificate verification failed: call IT (also check the PC's date "
-        "and time).",
-    ),
-    "cert_expired": (
-        "Sertifikat server sudah kedaluwarsa (atau jam komputer salah): hubungi teknisi TI.",
-        "The server certificate has expired (or the PC clock is wrong): call IT.",
-    ),
-    "cert_untrusted": (
-        "Sertifikat server tidak ditandatangani CA yang dipercaya PC ini: pasang CA yang benar "
-        "(probes.ca_file) atau hubungi pengelola server.",
-        "The server certificate is signed by no CA this PC trusts: install the right CA "
-        "(probes.ca_file) or call the server admins.",
-    ),
-    "cert_hostname": (
-        "Sertifikat server dibuat untuk nama lain: periksa alamat server di konfigurasi, atau "
-        "hubungi pengelola server.",
-        "The server certificate is for another name: check the server address in the config, "
-        "or call the server admins.",
-    ),
-    "cert_expiring": (
-        "Sertifikat server akan segera kedaluwarsa: beri tahu pengelola server.",
-        "The server certificate expires soon: tell the server admins.",
-    ),
-    "http_status": (
-        "Server menjawab dengan kode yang tidak diharapkan: layanan bermasalah, hubungi "
-        "pengelola server.",
-        "The server answered with an unexpected status: the service has a problem.",
-    ),
-}
 _FILE_HINTS: Final[dict[str, tuple[str, str]]] = {
     "mqtt.password_file": (
         "Berkas kata sandi broker tidak ada atau tidak terbaca: salin lagi berkas `password` "
@@ -131,11 +77,6 @@ _FILE_HINTS: Final[dict[str, tuple[str, str]]] = {
 _FILE_DEFAULT_HINT: Final = (
     "Berkas yang disebut di konfigurasi tidak ada atau rusak: hubungi teknisi TI.",
     "A file named in the configuration is missing or broken: call IT.",
-)
-
-_PROBE_DEFAULT_HINT: Final = (
-    "Layanan tidak bisa dihubungi: hubungi teknisi TI.",
-    "The service cannot be reached: call IT.",
 )
 
 
@@ -208,16 +149,14 @@ def problems(
         if probe.up:
             continue
         cause = login_cause(probe.reason, probe.status_code)
-        if (
-            cause in (LoginCause.DENIED, LoginCause.SERVICE_ERROR)
-            or probe.reason not in _PROBE_HINTS
-        ):
+        kind_hint = probes.hint(probe.kind, probe.reason)  # the probe kind's words
+        if cause in (LoginCause.DENIED, LoginCause.SERVICE_ERROR) or kind_hint is None:
             what_id, do_id, what_en, do_en = LOGIN_CAUSE_TEXT.get(
                 cause, LOGIN_CAUSE_TEXT[LoginCause.UNEXPECTED]
             )
             hint = (f"{capitalized(what_id)}: {do_id}.", f"{capitalized(what_en)}: {do_en}.")
         else:
-            hint = _PROBE_HINTS[probe.reason]
+            hint = kind_hint
         status = f" HTTP {probe.status_code}" if probe.status_code is not None else ""
         out.append(Problem("probe", probe.target, f"{cause.value}: {probe.reason}{status}", *hint))
     for run in state.checks:
@@ -249,35 +188,39 @@ def _device_text(d: wire.Device) -> str:
     return f"{d.vid:04x}:{d.pid:04x} {name}".rstrip() + where
 
 
-def render_text(state: wire.State, cfg: AgentConfig, files: Sequence[ConfigError] = ()) -> str:  # noqa: C901, PLR0912, PLR0915 - being reworked in parallel; split next
-    """The operator's table."""
-    found = problems(state, cfg, files)
-    by_subject = {(p.kind, p.subject): p for p in found}
-    st = cfg.station
-    lines = [f"pantau-agent check: {st.id}" + (f" ({st.kecamatan})" if st.kecamatan else ""), ""]
-    lines.append("PERANGKAT / DEVICES")
+def _hint_lines(prob: Problem) -> list[str]:
+    return [f"           {prob.hint_id}", f"           {prob.hint_en}"]
+
+
+def _with_hint(line: str, prob: Problem) -> list[str]:
+    return [line, *_hint_lines(prob)]
+
+
+def _device_lines(state: wire.State, by_subject: dict[tuple[str, str], Problem]) -> list[str]:
+    lines = ["PERANGKAT / DEVICES"]
     if not state.peripherals:
         lines.append("  (tidak ada perangkat yang diharapkan / no devices configured)")
+    tags: dict[str, str] = {
+        PeripheralReason.MISSING: "[HILANG]",
+        PeripheralReason.NOT_CONFIGURED: "[BELUM DIATUR / NOT CONFIGURED]",
+    }
     for p in state.peripherals:
         name_id, name_en = class_names(p.device_class)
         label = f"{name_id} / {name_en}" if name_id != name_en else name_id
         if p.present:
             lines.append(f"  [OK]     {label}")
             lines += [f"           {_device_text(d)}" for d in p.devices]
-        else:
-            prob = by_subject[("peripheral", p.device_class)]
-            tags: dict[str, str] = {
-                PeripheralReason.MISSING: "[HILANG]",
-                PeripheralReason.NOT_CONFIGURED: "[BELUM DIATUR / NOT CONFIGURED]",
-            }
-            tag = tags.get(p.reason, "[GAGAL] ")
-            lines.append(f"  {tag} {label}: {prob.summary}")
-            if p.reason == PeripheralReason.DRIVER_FAILED:  # on USB: say which device
-                lines += [f"           {_device_text(d)}" for d in p.devices]
-            lines.append(f"           {prob.hint_id}")
-            lines.append(f"           {prob.hint_en}")
-    if state.probes:
-        lines += ["", "LAYANAN LOGIN / LOGIN SERVICES"]
+            continue
+        prob = by_subject[("peripheral", p.device_class)]
+        lines.append(f"  {tags.get(p.reason, '[GAGAL] ')} {label}: {prob.summary}")
+        if p.reason == PeripheralReason.DRIVER_FAILED:  # on USB: say which device
+            lines += [f"           {_device_text(d)}" for d in p.devices]
+        lines += _hint_lines(prob)
+    return lines
+
+
+def _probe_lines(state: wire.State, by_subject: dict[tuple[str, str], Problem]) -> list[str]:
+    lines = ["", "LAYANAN LOGIN / LOGIN SERVICES"] if state.probes else []
     for probe in state.probes:
         ms = f"{probe.duration_s * 1000:.0f} ms"
         extra = f" HTTP {probe.status_code}" if probe.status_code is not None else ""
@@ -300,41 +243,51 @@ def render_text(state: wire.State, cfg: AgentConfig, files: Sequence[ConfigError
         else:
             prob = by_subject[("probe", probe.target)]
             cert = extra.removeprefix(f" HTTP {probe.status_code}")
-            lines.append(f"  [GAGAL]  {probe.target} ({probe.kind}): {prob.summary}{cert}")
-            lines.append(f"           {prob.hint_id}")
-            lines.append(f"           {prob.hint_en}")
-    lines += ["", "KOMPUTER / HOST"]
+            line = f"  [GAGAL]  {probe.target} ({probe.kind}): {prob.summary}{cert}"
+            lines += _with_hint(line, prob)
+    return lines
+
+
+def _host_lines(state: wire.State) -> list[str]:
+    lines = ["", "KOMPUTER / HOST"]
     h = state.host
     if h is None:
-        lines.append("  (tidak terbaca / not available)")
-    else:
-        lines.append(
-            f"  CPU {h.cpu_ratio * 100:.0f}%, memori/memory {_bytes(h.mem_available_bytes)}"
-            f" bebas/free dari/of {_bytes(h.mem_total_bytes)}"
-        )
-        for d in h.disks:
-            lines.append(
-                f"  disk {d.mount}: {_bytes(d.free_bytes)} bebas/free dari/of {_bytes(d.size_bytes)}"
-            )
-        boot = dt.datetime.fromtimestamp(h.boot_ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        lines.append(f"  boot: {boot}")
-    checks = [p for p in found if p.kind == "check"]
-    if checks:
-        lines += ["", "PEMERIKSAAN / CHECKS"]
-    for prob in checks:
-        lines.append(f"  [GAGAL]  {prob.subject}: {prob.summary}")
-        lines.append(f"           {prob.hint_id}")
-        lines.append(f"           {prob.hint_en}")
-    bad_files = [p for p in found if p.kind == "config"]
-    if bad_files:
-        lines += [
-            "",
-            "KONFIGURASI / CONFIGURATION (layanan tidak akan jalan / the service will not start)",
-        ]
-    for prob in bad_files:
-        lines.append(f"  [GAGAL]  {prob.subject}: {prob.summary}")
-        lines.append(f"           {prob.hint_id}")
-        lines.append(f"           {prob.hint_en}")
+        return [*lines, "  (tidak terbaca / not available)"]
+    lines.append(
+        f"  CPU {h.cpu_ratio * 100:.0f}%, memori/memory {_bytes(h.mem_available_bytes)}"
+        f" bebas/free dari/of {_bytes(h.mem_total_bytes)}"
+    )
+    lines += [
+        f"  disk {d.mount}: {_bytes(d.free_bytes)} bebas/free dari/of {_bytes(d.size_bytes)}"
+        for d in h.disks
+    ]
+    boot = dt.datetime.fromtimestamp(h.boot_ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines.append(f"  boot: {boot}")
+    return lines
+
+
+def _problem_lines(title: str, found: Sequence[Problem]) -> list[str]:
+    """A section of problems that are not a device or a probe (failed checks, config files)."""
+    lines = ["", title] if found else []
+    for prob in found:
+        lines += _with_hint(f"  [GAGAL]  {prob.subject}: {prob.summary}", prob)
+    return lines
+
+
+def render_text(state: wire.State, cfg: AgentConfig, files: Sequence[ConfigError] = ()) -> str:
+    """The operator's table."""
+    found = problems(state, cfg, files)
+    by_subject = {(p.kind, p.subject): p for p in found}
+    st = cfg.station
+    lines = [f"pantau-agent check: {st.id}" + (f" ({st.kecamatan})" if st.kecamatan else ""), ""]
+    lines += _device_lines(state, by_subject)
+    lines += _probe_lines(state, by_subject)
+    lines += _host_lines(state)
+    lines += _problem_lines("PEMERIKSAAN / CHECKS", [p for p in found if p.kind == "check"])
+    lines += _problem_lines(
+        "KONFIGURASI / CONFIGURATION (layanan tidak akan jalan / the service will not start)",
+        [p for p in found if p.kind == "config"],
+    )
     lines.append("")
     if found:
         lines.append(f"HASIL / RESULT: {len(found)} masalah / problem(s)")

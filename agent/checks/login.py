@@ -75,7 +75,7 @@ def reason_for(exc: BaseException) -> ProbeReason:
 # --------------------------------------------------------------------------- probers
 
 
-def _result(
+def probe_result(
     settings: ProbeSettings,
     started: float,
     reason: ProbeReason,
@@ -131,7 +131,7 @@ class LoginCheck:
         try:
             return self.prober(settings)
         except Exception:  # noqa: BLE001 - a prober bug must not lose the other probes
-            return _result(settings, started, ProbeReason.ERROR)
+            return probe_result(settings, started, ProbeReason.ERROR)
 
     def run(self) -> Findings:
         if len(self.probes) <= 1:

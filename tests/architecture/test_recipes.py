@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pantau.agent import checks
+from pantau.agent import checks, report
 from pantau.agent.checks import Findings, Sources, probes, register
-from pantau.agent.checks.login import LoginCheck, _result, reason_for
+from pantau.agent.checks.login import LoginCheck, probe_result, reason_for
 from pantau.agent.config import AgentConfig, ConfigError, ProbeSettings, convert_config
 from pantau.agent.service import build_agent
 from pantau.agent.simulated import SimulatedHost, SimulatedProber, SimulatedUsb
@@ -140,8 +140,8 @@ def _probe_unix(settings: ProbeSettings) -> wire.Probe:
             sock.settimeout(settings.timeout_s)
             sock.connect(settings.target)
     except OSError as exc:
-        return _result(settings, started, reason_for(exc))
-    return _result(settings, started, ProbeReason.OK)
+        return probe_result(settings, started, reason_for(exc))
+    return probe_result(settings, started, ProbeReason.OK)
 
 
 def _validate_unix(settings: ProbeSettings) -> list[probes.Mistake]:
@@ -150,11 +150,20 @@ def _validate_unix(settings: ProbeSettings) -> list[probes.Mistake]:
     return []
 
 
+UNIX_HINTS = {
+    "file_missing": (
+        "Soket layanan tidak ada: jalankan layanannya.",
+        "No socket: start the service.",
+    ),
+    "refused": ("Layanan lokal mati: nyalakan ulang.", "The local service is down: restart it."),
+}
+
+
 @pytest.fixture
 def unix_kind() -> Iterator[None]:
     probes.kinds()
     saved = dict(probes.KINDS)
-    probes.register(probes.ProbeKind("unix", _probe_unix, _validate_unix))
+    probes.register(probes.ProbeKind("unix", _probe_unix, _validate_unix, hints=UNIX_HINTS))
     yield
     probes.KINDS.clear()
     probes.KINDS.update(saved)
@@ -185,6 +194,14 @@ def test_a_probe_kind_is_one_registered_module(tmp_path: Path) -> None:
         assert (up.target, up.kind, up.up, up.reason) == ("local", "unix", True, "ok")
     finally:
         server.close()
+    # A refused connection: pantau-agent check shows the kind's own hint, not the common one.
+    refused = check.run().probes[0]
+    assert refused.reason == "refused"
+    state = wire.State(
+        station="3310-juwiring-01", agent_version="t", session="s", seq=1, ts=0.0, probes=(refused,)
+    )
+    (problem,) = report.problems(state, cfg)
+    assert (problem.hint_id, problem.hint_en) == UNIX_HINTS["refused"]
 
 
 def test_without_the_module_the_kind_is_unknown(tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from pantau.contract.vocabulary import ProbeReason
+
 if TYPE_CHECKING:
     from pantau.agent.config import ProbeSettings
     from pantau.contract import wire
@@ -46,6 +48,44 @@ class ProbeKind:
     exclusive: tuple[str, ...] = ()
     #: Settings naming files (CA bundles) loaded when the config is loaded.
     files: tuple[str, ...] = ()
+
+
+#: Hints for the network reasons every kind can fail with.
+COMMON_HINTS: Final[dict[str, Hint]] = {
+    ProbeReason.DNS: (
+        "Nama server tidak dikenal: periksa jaringan dan DNS, atau hubungi teknisi TI.",
+        "The server name does not resolve: check the network and DNS, or call IT.",
+    ),
+    ProbeReason.REFUSED: (
+        "Tidak ada layanan yang menerima koneksi di server (port tertutup): layanan di server "
+        "mati atau alamatnya salah, hubungi pengelola server.",
+        "Nothing accepts connections at the server (port closed): the service is down or the "
+        "address is wrong, call the server admins.",
+    ),
+    ProbeReason.TIMEOUT: (
+        "Server tidak menjawab: periksa kabel jaringan, modem/VPN ke server regional.",
+        "The server did not answer: check the network cable and the modem/VPN link.",
+    ),
+    ProbeReason.UNREACHABLE: (
+        "Jaringan tidak terhubung: periksa kabel jaringan dan modem.",
+        "No route to the server: check the network cable and the modem.",
+    ),
+    ProbeReason.RESET: (
+        "Koneksi terputus di tengah jalan: periksa jaringan/VPN.",
+        "The connection was cut: check the network/VPN.",
+    ),
+}
+
+
+def hint(kind: str, reason: str) -> Hint | None:
+    """The operator's hint for ``reason`` of a probe of ``kind``: the kind's own, the common
+    network one, or another kind's for that reason (a state from an agent with other kinds);
+    None when there is none."""
+    registry = kinds()
+    own = registry[kind].hints if kind in registry else {}
+    if found := own.get(reason) or COMMON_HINTS.get(reason):
+        return found
+    return next((k.hints[reason] for k in registry.values() if reason in k.hints), None)
 
 
 #: Every registered kind by name.

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
-from pantau.agent.checks.login import _result, reason_for
-from pantau.agent.checks.probes import Mistake, ProbeKind, register
-from pantau.agent.checks.probes.tls import cert_expiry, expiry_reason, tls_context
+from pantau.agent.checks.login import probe_result, reason_for
+from pantau.agent.checks.probes import Hint, Mistake, ProbeKind, register
+from pantau.agent.checks.probes.tls import TLS_HINTS, cert_expiry, expiry_reason, tls_context
 from pantau.agent.config import ProbeSettings
 from pantau.contract import wire
 from pantau.contract.vocabulary import ProbeReason
@@ -63,6 +63,15 @@ class HttpSettings:
         )
 
 
+HTTP_HINTS: Final[dict[str, Hint]] = {
+    ProbeReason.HTTP_STATUS: (
+        "Server menjawab dengan kode yang tidak diharapkan: layanan bermasalah, hubungi "
+        "pengelola server.",
+        "The server answered with an unexpected status: the service has a problem.",
+    ),
+}
+
+
 def validate(settings: ProbeSettings) -> list[Mistake]:
     try:
         HttpSettings.parse(settings)
@@ -94,16 +103,25 @@ def probe_http(settings: ProbeSettings, now: Callable[[], float] = time.time) ->
         status = response.status
         response.close()
     except (OSError, http.client.HTTPException) as exc:
-        return _result(settings, started, reason_for(exc), expiry=expiry)
+        return probe_result(settings, started, reason_for(exc), expiry=expiry)
     finally:
         conn.close()
     if not status_ok(status, target.expect_status):
-        return _result(settings, started, ProbeReason.HTTP_STATUS, status, expiry)
+        return probe_result(settings, started, ProbeReason.HTTP_STATUS, status, expiry)
     reason = expiry_reason(expiry, now(), target.min_cert_days)
-    return _result(settings, started, reason, status, expiry)
+    return probe_result(settings, started, reason, status, expiry)
 
 
-HTTP: Final = register(ProbeKind("http", probe_http, validate, exclusive=("expect_status",)))
+HTTP: Final = register(
+    ProbeKind("http", probe_http, validate, hints=HTTP_HINTS, exclusive=("expect_status",))
+)
 HTTPS: Final = register(
-    ProbeKind("https", probe_http, validate, exclusive=("expect_status",), files=("ca_file",))
+    ProbeKind(
+        "https",
+        probe_http,
+        validate,
+        hints={**TLS_HINTS, **HTTP_HINTS},
+        exclusive=("expect_status",),
+        files=("ca_file",),
+    )
 )

@@ -6,7 +6,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from pantau.agent.checks.login import _result, reason_for
+from pantau.agent.checks.login import probe_result, reason_for
 from pantau.agent.checks.probes import Mistake, ProbeKind, register
 from pantau.agent.config import ProbeSettings, split_host_port
 from pantau.contract import wire
@@ -43,8 +43,8 @@ def probe_tcp(settings: ProbeSettings) -> wire.Probe:
         with socket.create_connection((target.host, target.port), timeout=target.timeout_s):
             pass
     except OSError as exc:
-        return _result(settings, started, reason_for(exc))
-    return _result(settings, started, ProbeReason.OK)
+        return probe_result(settings, started, reason_for(exc))
+    return probe_result(settings, started, ProbeReason.OK)
 
 
 KIND = register(ProbeKind("tcp", probe_tcp, validate_host_port))

@@ -11,9 +11,10 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
-from pantau.agent.checks.login import _result, reason_for
-from pantau.agent.checks.probes import ProbeKind, register
+from pantau.agent.checks.login import probe_result, reason_for
+from pantau.agent.checks.probes import Hint, ProbeKind, register
 from pantau.agent.checks.probes.tcp import TcpSettings, validate_host_port
 from pantau.agent.config import ProbeSettings
 from pantau.contract import wire
@@ -37,6 +38,37 @@ class TlsSettings:
         address = TcpSettings.parse(settings)
         name = settings.server_name or address.host
         return cls(address, settings.ca_file, name, settings.min_cert_days)
+
+
+#: Hints for the certificate and handshake reasons (the https kind shares them).
+TLS_HINTS: Final[dict[str, Hint]] = {
+    ProbeReason.TLS: (
+        "Sertifikat server tidak dipercaya atau koneksi aman gagal: hubungi teknisi TI "
+        "(periksa juga tanggal dan jam komputer).",
+        "TLS handshake or certificate verification failed: call IT (also check the PC's date "
+        "and time).",
+    ),
+    ProbeReason.CERT_EXPIRED: (
+        "Sertifikat server sudah kedaluwarsa (atau jam komputer salah): hubungi teknisi TI.",
+        "The server certificate has expired (or the PC clock is wrong): call IT.",
+    ),
+    ProbeReason.CERT_UNTRUSTED: (
+        "Sertifikat server tidak ditandatangani CA yang dipercaya PC ini: pasang CA yang benar "
+        "(probes.ca_file) atau hubungi pengelola server.",
+        "The server certificate is signed by no CA this PC trusts: install the right CA "
+        "(probes.ca_file) or call the server admins.",
+    ),
+    ProbeReason.CERT_HOSTNAME: (
+        "Sertifikat server dibuat untuk nama lain: periksa alamat server di konfigurasi, atau "
+        "hubungi pengelola server.",
+        "The server certificate is for another name: check the server address in the config, "
+        "or call the server admins.",
+    ),
+    ProbeReason.CERT_EXPIRING: (
+        "Sertifikat server akan segera kedaluwarsa: beri tahu pengelola server.",
+        "The server certificate expires soon: tell the server admins.",
+    ),
+}
 
 
 def cert_expiry(cert: object) -> float | None:
@@ -74,9 +106,11 @@ def probe_tls(settings: ProbeSettings, now: Callable[[], float] = time.time) -> 
         ):
             expiry = cert_expiry(tls.getpeercert())
     except OSError as exc:
-        return _result(settings, started, reason_for(exc))
+        return probe_result(settings, started, reason_for(exc))
     reason = expiry_reason(expiry, now(), target.min_cert_days)
-    return _result(settings, started, reason, expiry=expiry)
+    return probe_result(settings, started, reason, expiry=expiry)
 
 
-KIND = register(ProbeKind("tls", probe_tls, validate_host_port, files=("ca_file",)))
+KIND = register(
+    ProbeKind("tls", probe_tls, validate_host_port, hints=TLS_HINTS, files=("ca_file",))
+)
