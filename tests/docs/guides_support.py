@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import html
+import inspect
 import io
 import json
 import re
@@ -26,6 +27,7 @@ import shlex
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import yaml
@@ -382,8 +384,9 @@ def example_output() -> str:
 # --------------------------------------------------------------------------- board
 
 
-def board_text() -> str:
-    """The fleet board (tags stripped) of a fleet with every kind of problem."""
+def board_text(lang: str = "en") -> str:
+    """The fleet board (tags stripped) of a fleet with every kind of problem, in ``lang`` when
+    the board speaks more than one language."""
     from pantau.collector.board import render_board
     from pantau.collector.fleet import Fleet
     from pantau.contract.inventory import parse_inventory
@@ -499,9 +502,12 @@ def board_text() -> str:
         )
     )
     assert fleet.ingest(topic(ids["kemalang"], "status"), stop, now) == ""
-    page = render_board(fleet.snapshot(now), refresh_s=0)
+    options: dict[str, Any] = {"refresh_s": 0}
+    if "lang" in inspect.signature(render_board).parameters:
+        options["lang"] = lang
+    page = render_board(fleet.snapshot(now), **options)
     fleet.set_connected(False, now)  # the broker is lost: the collector is blind
-    page += render_board(fleet.snapshot(now + 60), refresh_s=0)
+    page += render_board(fleet.snapshot(now + 60), **options)
     page = re.sub(r"<style>.*?</style>", "", page, flags=re.S)
     text = re.sub(r"<[^>]+>", "\n", page)
     return "\n".join(html.unescape(x).strip() for x in text.splitlines() if x.strip())
