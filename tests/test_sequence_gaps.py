@@ -260,12 +260,8 @@ def test_a_healthy_run_has_no_sequence_gaps(
 
 @pytest.mark.slow
 def test_messages_really_dropped_are_counted_exactly(
-    tmp_path: Path, mosquitto_factory: Any, login: Login, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, mosquitto_factory: Any, login: Login
 ) -> None:
-    # The collector's MQTT 5 Receive Maximum (1000 in flight) would let the paused socket's
-    # buffers absorb the whole burst; announce the test broker's own window (5 in flight,
-    # 20 queued) so that mosquitto really drops the tail, as it does past 1,020 in production.
-    monkeypatch.setattr("pantau.collector.mqtt.RECEIVE_MAXIMUM", 5)
     broker: Mosquitto = mosquitto_factory(
         extra_config="max_inflight_messages 20\nmax_queued_messages 200\nsys_interval 1\n"
     )
