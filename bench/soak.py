@@ -92,15 +92,26 @@ def slope_per_hour(xs: list[float], ys: list[float]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var * 3600
 
 
-def events_counted(url: str) -> int:
-    """Sum of ``pantau_station_events_total`` on the collector's /metrics."""
-    with urllib.request.urlopen(url, timeout=30) as r:  # noqa: S310 - loopback
-        text = r.read().decode()
+def metric_sum(text: str, prefix: str) -> int:
     return sum(
-        int(float(line.rsplit(" ", 1)[1]))
-        for line in text.splitlines()
-        if line.startswith("pantau_station_events_total{")
+        int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines() if line.startswith(prefix)
     )
+
+
+def drained_events(url: str, limit_s: float = 120.0) -> int:
+    """Sum of ``pantau_station_events_total`` once the collector has caught up (its received
+    count unchanged for 4 s; a slow collector may still be working off a backlog)."""
+    last, still, deadline = -1, 0, time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url, timeout=30) as r:  # noqa: S310 - loopback
+            text = r.read().decode()
+        received = metric_sum(text, "pantau_collector_reports_received_total")
+        still = still + 1 if received == last else 0
+        if still >= 2:
+            break
+        last = received
+        time.sleep(2.0)
+    return metric_sum(text, "pantau_station_events_total{")
 
 
 class Broker:
@@ -292,8 +303,7 @@ def main() -> int:
                 broker.start()
                 next_cut += args.disconnect_every
             time.sleep(max(0.0, min(next_tick, next_sample, next_cut) - time.monotonic()))
-        time.sleep(min(args.interval, 10.0))  # let the last messages arrive
-        counted = events_counted(metrics_url)
+        counted = drained_events(metrics_url)
         t = time.monotonic() - started
         rss, fds, threads = proc_sample(collector.pid)
         samples.append((t, rss, fds, threads))
