@@ -13,8 +13,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _compose import DEPLOY, host_path, load
@@ -175,3 +177,109 @@ def test_alertmanagers_of_the_replicas_load_the_config_without_fleet_wide_inhibi
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_shipped_config_forms_a_tls_cluster_and_enforces_the_users(
+    generated: Path, tmp_path: Path
+) -> None:
+    """The shipped nats.conf, run: three real nodes with TLS routes verified against the CA, MQTT
+    over TLS, the users file of nats-users.py. Only addresses are rewritten (loopback ports; the
+    certificate of the deploy steps names ``localhost``): a meta leader proves the TLS routes
+    carry the JetStream cluster; then a collector identity receives a station's own report over
+    TLS while the same station's report under another station's id is dropped."""
+    import paho.mqtt.client as mqtt
+    from harness.procs import free_port, port_open, spawn, stop, wait_for
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    secrets = generated / "secrets"
+    shipped = (DEPLOY / "nats" / "nats.conf").read_text()
+    nodes = [
+        {"route": free_port(), "mqtt": free_port(), "client": free_port(), "http": free_port()}
+        for _ in range(3)
+    ]
+    routes = ", ".join(f"nats-route://localhost:{n['route']}" for n in nodes)
+    procs = []
+    try:
+        for i, n in enumerate(nodes):
+            d = tmp_path / f"n{i + 1}"
+            d.mkdir()
+            text = shipped.replace("/etc/nats/certs", str(secrets / "broker"))
+            text = text.replace("store_dir: /data", f'store_dir: "{d / "js"}"')
+            text = text.replace("listen: 127.0.0.1:4222", f"listen: 127.0.0.1:{n['client']}")
+            text = text.replace("http: 127.0.0.1:8222", f"http: 127.0.0.1:{n['http']}")
+            text = text.replace("listen: 0.0.0.0:6222", f"listen: 127.0.0.1:{n['route']}")
+            text = text.replace("listen: 0.0.0.0:8883", f"listen: 127.0.0.1:{n['mqtt']}")
+            text = re.sub(r"routes: \[[^\]]*\]", f"routes: [{routes}]", text)
+            (d / "nats.conf").write_text(text)
+            shutil.copy(secrets / "nats" / "users.conf", d / "users.conf")
+            procs.append(
+                spawn(
+                    [NATS_SERVER, "-c", str(d / "nats.conf"), "-l", str(d / "nats.log")],
+                    d / "stdout.log",
+                    env={"NATS_SERVER_NAME": f"nats{i + 1}"},
+                )
+            )
+        for i, n in enumerate(nodes):
+            wait_for(lambda n=n: port_open("127.0.0.1", n["mqtt"]), timeout=30, alive=procs[i])
+
+        def leader(n: dict[str, int]) -> str:
+            import json
+            import urllib.request
+
+            try:
+                url = f"http://127.0.0.1:{n['http']}/jsz"
+                with urllib.request.urlopen(url, timeout=1) as r:
+                    return str((json.loads(r.read()).get("meta_cluster") or {}).get("leader", ""))
+            except (OSError, ValueError):
+                return ""
+
+        log = lambda: (tmp_path / "n1" / "nats.log").read_text(errors="replace")  # noqa: E731
+        wait_for(lambda: all(leader(n) for n in nodes), timeout=40, interval=0.2, log=log,
+                 what="a JetStream meta leader over the TLS routes")  # fmt: skip
+        prov = generated / "provisioned"
+        station = sorted(p.name for p in (prov / "stations").iterdir())[0]
+        other = sorted(p.name for p in (prov / "stations").iterdir())[1]
+        st = tomllib.loads((prov / "stations" / station / "agent.toml").read_text())["station"]
+
+        def client(cid: str, user: str, password: str, port: int, clean: bool) -> Any:
+            c = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv311,
+                clean_session=clean,
+            )  # fmt: skip
+            c.tls_set(ca_certs=str(secrets / "broker" / "ca.crt"))
+            c.username_pw_set(user, password)
+            c.connect("localhost", port, 10)
+            c.loop_start()
+            return c
+
+        got: list[tuple[str, bytes]] = []
+        collector = client(
+            "collector-1", "collector-1", (prov / "collector-1" / "password").read_text().strip(),
+            nodes[0]["mqtt"], False,
+        )  # fmt: skip
+        collector.on_message = lambda _c, _u, m: got.append((m.topic, m.payload))
+        wait_for(collector.is_connected, timeout=30, what="collector over TLS")
+        collector.subscribe("pantau/v1/+/+/+/+", 1)
+        agent = client(
+            station, station, (prov / "stations" / station / "password").read_text().strip(),
+            nodes[1]["mqtt"], True,
+        )  # fmt: skip
+        wait_for(agent.is_connected, timeout=30, what="station over TLS")
+        own = f"pantau/v1/{st['provinsi']}/{st['kabkota']}/{station}/event"
+        spoof = f"pantau/v1/{st['provinsi']}/{st['kabkota']}/{other}/event"
+
+        def deliver() -> bool:
+            agent.publish(spoof, b"spoof", qos=1)
+            agent.publish(own, b"own", qos=1)
+            return any(p == b"own" for _t, p in got)
+
+        wait_for(deliver, timeout=30, interval=1.0, what="the station's own report delivered")
+        time.sleep(1)
+        assert (own, b"own") in got
+        assert not [t for t, p in got if p == b"spoof"], "a station spoke for another"
+        for c in (agent, collector):
+            c.loop_stop()
+            c.disconnect()
+    finally:
+        for p in procs:
+            stop(p, timeout=10)
