@@ -68,18 +68,20 @@ def status_grid(region: str = REGION) -> str:
 
 
 def never_reported(region: str = REGION) -> str:
+    """Inventory stations no replica has a report of (one row per station, not per replica)."""
     return (
-        f"{m.STATION_UP}{{{region}}} == 0"
+        f"max by ({', '.join(m.STATION_LABELS)}) ({m.STATION_UP}{{{region}}} == 0"
         f' and on(station) {m.STATION_INFO}{{inventory="yes",{region}}}'
-        f" unless on(station) {m.STATION_LAST_REPORT} > 0"
+        f" unless on(station) {m.STATION_LAST_REPORT} > 0)"
     )
 
 
 def broken_longest(region: str = REGION) -> str:
     """Every current problem with its age in days, oldest first (the "broken since" table)."""
+    labels = ", ".join((*m.STATION_LABELS, "problem", "subject"))
     return (
-        f'sort_desc((time() - {m.STATION_PROBLEM_SINCE}{{problem!="cert_expiring",{region}}})'
-        " / 86400)"
+        f"sort_desc(min by ({labels}) "
+        f'((time() - {m.STATION_PROBLEM_SINCE}{{problem!="cert_expiring",{region}}}) / 86400))'
     )
 
 
