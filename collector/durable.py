@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION: Final = 1
 #: Events arriving within this window share one checkpoint write.
 CHECKPOINT_DELAY_S: Final = 0.1
-#: ... unless this many acknowledgements are waiting: half the broker's in-flight window
-#: (deploy/mosquitto: ``max_inflight_messages 100``), so delivery never stalls on a full window.
+#: ... unless this many acknowledgements are waiting: half the broker's in-flight window, so
+#: delivery never stalls on a full window (the MQTT adapter passes half of its window).
 CHECKPOINT_BATCH: Final = 50
 
 
@@ -126,8 +126,9 @@ class Checkpointer:
     thread writes the file and sends the acknowledgements waiting for it.
     """
 
-    def __init__(self, path: Path, fleet: Fleet, ack: Ack) -> None:
+    def __init__(self, path: Path, fleet: Fleet, ack: Ack, batch: int = CHECKPOINT_BATCH) -> None:
         self.path = path
+        self.batch = batch
         self.fleet = fleet
         self._ack = ack
         self._lock = threading.Lock()
@@ -166,7 +167,7 @@ class Checkpointer:
                 self._ack(mid, qos)  # nothing to save: acknowledge at once
                 return
             self._pending.append((mid, qos))
-            if len(self._pending) == 1 or len(self._pending) >= CHECKPOINT_BATCH:
+            if len(self._pending) == 1 or len(self._pending) >= self.batch:
                 self._wake.notify()
 
     def checkpoint(self) -> bool:
@@ -209,7 +210,7 @@ class Checkpointer:
                 while not self._pending and not self._stopping:
                     self._wake.wait()
                 stopping = self._stopping
-                if not stopping and len(self._pending) < CHECKPOINT_BATCH:
+                if not stopping and len(self._pending) < self.batch:
                     self._wake.wait(CHECKPOINT_DELAY_S)
             try:
                 ok = self.checkpoint()

@@ -17,7 +17,7 @@ import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -100,6 +100,13 @@ def _not_logged(suppressed: int) -> str:
     return f" ({suppressed} failed attempts since the last warning)" if suppressed else ""
 
 
+#: With ``fleet.state_file``: QoS 1 messages the broker may have in flight to an MQTT 5 collector
+#: (Receive Maximum). Without a state file none is asked for (the broker's limit applies).
+RECEIVE_MAXIMUM: Final = 10000
+#: The in-flight window assumed for an MQTT 3.1.1 collector (deploy/mosquitto.conf).
+MQTT311_WINDOW: Final = 100
+
+
 def default_client_id() -> str:
     """``pantau-collector-{hostname}``: stable across restarts (the broker keeps the session of
     a client id), different per host. Two replicas on one host need ``mqtt.client_id`` set."""
@@ -146,14 +153,20 @@ class MqttIngest:
         self.client.endpoints = cfg.broker_endpoints()
         self.checkpointer: Checkpointer | None = None
         if state_file:
-            self.checkpointer = Checkpointer(Path(state_file), fleet, self.client.ack)
+            # Acknowledgements wait for checkpoints, which rewrite the whole file (2.5 MB at
+            # 20,000 stations): a wide window lets one write release thousands of them
+            # (bench/checkpoint.py). MQTT 5 asks for it (Receive Maximum); with 3.1.1 the broker's
+            # in-flight limit applies (deploy/mosquitto: 100).
+            window = RECEIVE_MAXIMUM if v5 else MQTT311_WINDOW
+            self.checkpointer = Checkpointer(
+                Path(state_file), fleet, self.client.ack, batch=window // 2
+            )
         self._connect_properties: Properties | None = None
         if v5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = cfg.session_expiry_s
-            # No Receive Maximum: the broker's in-flight limit applies (mosquitto
-            # max_inflight_messages; acknowledgements held for a checkpoint, ~0.1 s, must not
-            # outlast it for long: see pantau.collector.durable.CHECKPOINT_BATCH).
+            if state_file:
+                props.ReceiveMaximum = RECEIVE_MAXIMUM
             self._connect_properties = props
         if cfg.username:
             self.client.username_pw_set(cfg.username, password)
