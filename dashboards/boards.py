@@ -329,13 +329,15 @@ def station_detail() -> dict[str, Any]:
     login_duration = g.TimeSeries(
         title="Durasi probe login / Login probe duration",
         dataSource=DATASOURCE,
-        targets=[target(f"{m.LOGIN_DURATION}{{{ST}}}", "A", "{{target}}")],
+        targets=[target(f"max by (target) ({m.LOGIN_DURATION}{{{ST}}})", "A", "{{target}}")],
         unit="s",
     )
     login_reason = g.Table(
         title="Alasan probe login / Login probe reason",
         dataSource=DATASOURCE,
-        targets=[target(f"{m.LOGIN_PROBE_INFO}{{{ST}}}", "A", instant=True)],
+        targets=[
+            target(f"max without (job, instance) ({m.LOGIN_PROBE_INFO}{{{ST}}})", "A", instant=True)
+        ],
         transformations=[
             hide_columns("Time", "Value", "__name__", "job", "instance", *m.STATION_LABELS)
         ],
@@ -344,9 +346,9 @@ def station_detail() -> dict[str, Any]:
         title="CPU & memori / CPU & memory",
         dataSource=DATASOURCE,
         targets=[
-            target(f"{m.HOST_CPU}{{{ST}}}", "A", "CPU"),
+            target(f"max({m.HOST_CPU}{{{ST}}})", "A", "CPU"),
             target(
-                f"1 - {m.HOST_MEM_AVAILABLE}{{{ST}}} / {m.HOST_MEM_TOTAL}{{{ST}}}",
+                f"1 - max({m.HOST_MEM_AVAILABLE}{{{ST}}}) / max({m.HOST_MEM_TOTAL}{{{ST}}})",
                 "B",
                 "memori terpakai / memory used",
             ),
@@ -358,7 +360,7 @@ def station_detail() -> dict[str, Any]:
         dataSource=DATASOURCE,
         targets=[
             target(
-                f"{m.HOST_DISK_FREE}{{{ST}}} / {m.HOST_DISK_SIZE}{{{ST}}}",
+                f"max by (mount) ({m.HOST_DISK_FREE}{{{ST}}} / {m.HOST_DISK_SIZE}{{{ST}}})",
                 "A",
                 "{{mount}}",
             )
@@ -377,7 +379,7 @@ def station_detail() -> dict[str, Any]:
     boot = g.Stat(
         title="Boot terakhir / Last boot",
         dataSource=DATASOURCE,
-        targets=[target(f"{m.HOST_BOOT}{{{ST}}} * 1000", "A", "boot")],
+        targets=[target(f"max({m.HOST_BOOT}{{{ST}}}) * 1000", "A", "boot")],
         format="dateTimeAsIso",
         reduceCalc="lastNotNull",
         graphMode="none",
@@ -386,13 +388,15 @@ def station_detail() -> dict[str, Any]:
         title="Selisih jam / Clock skew",
         description="Jam agen dikurangi jam collector / agent clock minus collector clock",
         dataSource=DATASOURCE,
-        targets=[target(f"{m.HOST_CLOCK_SKEW}{{{ST}}}", "A", "skew")],
+        targets=[target(f"max({m.HOST_CLOCK_SKEW}{{{ST}}})", "A", "skew")],
         unit="s",
     )
     info = g.Table(
         title="Versi agen / Agent version",
         dataSource=DATASOURCE,
-        targets=[target(f"{m.STATION_INFO}{{{ST}}}", "A", instant=True)],
+        targets=[
+            target(f"max without (job, instance) ({m.STATION_INFO}{{{ST}}})", "A", instant=True)
+        ],
         transformations=[hide_columns("Time", "Value", "__name__", "job", "instance")],
     )
     events = g.TimeSeries(
