@@ -75,6 +75,15 @@ def diagnose(view: StationView, now: float, stale_after_intervals: float) -> lis
     """Every problem of the station, status first (empty: ready)."""
     out: list[Problem] = []
     status = station_status(view, now, stale_after_intervals)
+    report = view.report
+    if (
+        status == "up"
+        and report is not None
+        and not report.failed_checks
+        and all(p.present for p in view.presence)
+        and all(p.up and p.reason != ProbeReason.CERT_EXPIRING for p in report.probes)
+    ):
+        return out  # the usual healthy station
     since = dict(view.since)
     if status == "never_reported":
         out.append(Problem("never_reported", since=view.known_since))

@@ -63,6 +63,7 @@ from pantau.contract.vocabulary import (
     ProbeReason,
     StationStatus,
     login_cause,
+    time_zone,
 )
 
 _T = TypeVar("_T")
@@ -72,6 +73,8 @@ _MAX_SESSIONS: Final = 4
 #: The retained replay after a (re)connect is over when no retained message arrived for this long
 #: after the subscriptions were acknowledged; until then the collector is still blind.
 REPLAY_QUIET_S: Final = 1.0
+#: Events kept per station for the board's clues.
+MAX_RECENT: Final = 8
 #: Keys of :meth:`Fleet.memory` besides the report problem keys.
 KNOWN_KEY: Final = "known"
 OFFLINE_KEY: Final = "offline"
@@ -204,6 +207,13 @@ class StationView(NamedTuple):
     known_since: float = 0.0
     #: Collector time of the offline status that made it offline (0.0: not offline).
     offline_since: float = 0.0
+    #: The last :data:`MAX_RECENT` events, oldest first: ``(collector time, kind, subject,
+    #: detail)`` (the clues on the board: a reboot, then every device gone = lightning).
+    recent: tuple[tuple[float, str, str, str], ...] = ()
+    #: The kabupaten/kota's name (inventory column ``kabkota_name``; empty: not given).
+    kabkota_name: str = ""
+    #: ``WIB``/``WITA``/``WIT``: the station's local time zone.
+    tz: str = "WIB"
 
 
 def last_report(view: StationView) -> float:
@@ -513,6 +523,8 @@ class Fleet:
                     inventory=True,
                     expected=entry.device_classes,
                     known_since=known_since,
+                    kabkota_name=entry.kabkota_name,
+                    tz=time_zone(entry.provinsi, entry.timezone),
                 )
             )
         #: Device classes that may become label values (bounded by config + inventory).
@@ -632,6 +644,7 @@ class Fleet:
                 expected=(),
                 last_seen=now,
                 known_since=now,
+                tz=time_zone(topic.provinsi),
             )
         )
         self._tracks[topic.station] = track
@@ -877,12 +890,17 @@ class Fleet:
         counts = dict(view.events)
         kind = msg.kind.value
         counts[kind] = counts.get(kind, 0) + 1
+        recent = (
+            *view.recent[-(MAX_RECENT - 1) :],
+            (now, kind, sys.intern(msg.subject), msg.detail[:160]),
+        )
         track.view = view._replace(
             events=tuple(sorted(counts.items())),
             last_seen=now,
             seq_gaps=view.seq_gaps + gap,
             online=online,
             offline_reason=reason,
+            recent=recent,
         )
         return ""
 

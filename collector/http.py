@@ -57,7 +57,7 @@ import msgspec
 
 from pantau import __version__
 from pantau.collector import diagnosis
-from pantau.collector.board import render_board
+from pantau.collector.board import event_text, local_time, render_board
 from pantau.collector.config import HttpConfig, verify_password
 from pantau.collector.errors import StartupError
 from pantau.collector.exposition import CONTENT_TYPE, Renderer
@@ -70,7 +70,7 @@ from pantau.collector.fleet import (
     station_status,
     summarize,
 )
-from pantau.contract.vocabulary import StationStatus
+from pantau.contract.vocabulary import StationStatus, province_name
 
 log = logging.getLogger(__name__)
 
@@ -294,6 +294,21 @@ def station_json(
         ],
         "problems": problems(view, now, stale, status),
         "issues": [diagnosis.as_json(p, now) for p in diagnosis.diagnose(view, now, stale)],
+        "timezone": view.tz,
+        "kabkota_name": view.kabkota_name,
+        "provinsi_name": province_name(view.provinsi),
+        "recent_events": [
+            {
+                "at": at,
+                "local_time": local_time(at, view.tz, now),
+                "kind": kind,
+                "subject": subject,
+                "detail": detail,
+                "text_id": event_text(kind, subject, "id"),
+                "text_en": event_text(kind, subject, "en"),
+            }
+            for at, kind, subject, detail in view.recent
+        ],
         "events": dict(view.events),
         "seq_gaps": view.seq_gaps,
     }
@@ -547,6 +562,8 @@ class _Handler(BaseHTTPRequestHandler):
                 refresh_s=self.app.cfg.board_refresh_s,
                 title=self.app.title,
                 kabkota=params.get("kabkota", ""),
+                station=params.get("station", ""),
+                lang=params.get("lang", "id"),
             )
             self._send(200, page.encode(), "text/html; charset=utf-8")
         else:

@@ -11,6 +11,10 @@ example ``deploy/inventory/klaten.csv``. Format::
 An optional last column ``neighbours`` names, ``;``-separated and nearest first, the kecamatan
 where residents can record instead when this station's kecamatan cannot (the fleet report and
 the public status page name the ones that can). Each must be a kecamatan of the inventory.
+Two more optional columns may follow it, in this order: ``kabkota_name`` (the kabupaten/kota's
+name shown on the board, e.g. ``Klaten``; the province's name comes from its code) and
+``timezone`` (``WIB``, ``WITA`` or ``WIT``, only where the province's zone is wrong for the
+station; empty: the province's).
 
 - ``station``, ``provinsi``, ``kabkota``: topic segments (:data:`pantau.contract.wire.SEGMENT_PATTERN`);
   station ids are unique in the file.
@@ -41,12 +45,12 @@ from typing import Final
 
 from pantau.contract import files
 from pantau.contract.errors import LocatedError
-from pantau.contract.vocabulary import DEVICE_CLASS_PATTERN, MAX_DEVICE_CLASSES
+from pantau.contract.vocabulary import DEVICE_CLASS_PATTERN, MAX_DEVICE_CLASSES, TIME_ZONES
 from pantau.contract.wire import SEGMENT_PATTERN, topic, valid_segment
 
 HEADER: Final = ("station", "provinsi", "kabkota", "kecamatan", "device_classes")
 #: Optional columns after :data:`HEADER`, in this order.
-OPTIONAL_COLUMNS: Final = ("neighbours",)
+OPTIONAL_COLUMNS: Final = ("neighbours", "kabkota_name", "timezone")
 _DEVICE_CLASS_RE: Final = re.compile(DEVICE_CLASS_PATTERN)
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -76,6 +80,11 @@ class InventoryEntry:
     line: int = 0
     #: Kecamatan to record at instead, nearest first (optional column ``neighbours``).
     neighbours: tuple[str, ...] = ()
+    #: Display name of the kabupaten/kota, e.g. ``Klaten`` (optional column ``kabkota_name``).
+    kabkota_name: str = ""
+    #: ``WIB``, ``WITA`` or ``WIT`` when the province's zone is wrong for the station (optional
+    #: column ``timezone``; empty: the province's, see :func:`pantau.contract.vocabulary.time_zone`).
+    timezone: str = ""
 
 
 def _fields(raw: str, source: str, lineno: int) -> list[str]:
@@ -136,9 +145,33 @@ def _entry(
         if name in classes:
             raise InventoryError(source, lineno, f"device class {name!r} is listed twice")
         classes.append(name)
+    kabkota_name, zone = _names(fields, header, source, lineno)
     return InventoryEntry(
-        station, provinsi, kabkota, kecamatan, tuple(classes), lineno, tuple(neighbours)
+        station,
+        provinsi,
+        kabkota,
+        kecamatan,
+        tuple(classes),
+        lineno,
+        tuple(neighbours),
+        kabkota_name,
+        zone,
     )
+
+
+def _names(fields: list[str], header: tuple[str, ...], source: str, lineno: int) -> tuple[str, str]:
+    """The optional ``kabkota_name`` and ``timezone`` columns (empty when absent)."""
+    kabkota_name = fields[header.index("kabkota_name")].strip() if "kabkota_name" in header else ""
+    if kabkota_name and not _valid_kecamatan(kabkota_name):
+        raise InventoryError(
+            source, lineno, f"kabkota_name {kabkota_name!r} must be 1-64 printable characters"
+        )
+    zone = fields[header.index("timezone")].strip().upper() if "timezone" in header else ""
+    if zone and zone not in TIME_ZONES:
+        raise InventoryError(
+            source, lineno, f"timezone {zone!r} must be WIB, WITA or WIT (or empty)"
+        )
+    return kabkota_name, zone
 
 
 def _header(fields: list[str], raw: str, source: str, lineno: int) -> tuple[str, ...]:

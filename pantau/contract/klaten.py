@@ -24,6 +24,7 @@ from pantau.contract.inventory import InventoryEntry
 
 PROVINSI: Final = "33"
 KABKOTA: Final = "3310"
+KABKOTA_NAME: Final = "Klaten"
 #: Every Klaten station expects the full kit.
 DEVICE_CLASSES: Final = vocabulary.DEVICE_CLASSES
 
@@ -89,16 +90,17 @@ def inventory() -> list[InventoryEntry]:
             name,
             DEVICE_CLASSES,
             neighbours=NEIGHBOURS.get(name, ()),
+            kabkota_name=KABKOTA_NAME,
         )
         for name in KECAMATAN
     ]
 
 
 def inventory_csv() -> str:
-    lines = ["station,provinsi,kabkota,kecamatan,device_classes,neighbours"]
+    lines = ["station,provinsi,kabkota,kecamatan,device_classes,neighbours,kabkota_name"]
     lines += [
         f"{e.station},{e.provinsi},{e.kabkota},{e.kecamatan},{';'.join(e.device_classes)},"
-        f"{';'.join(e.neighbours)}"
+        f"{';'.join(e.neighbours)},{e.kabkota_name}"
         for e in inventory()
     ]
     return "\n".join(lines) + "\n"

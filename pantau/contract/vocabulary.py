@@ -215,3 +215,65 @@ FLEET_REJECT_REASONS: Final[tuple[str, ...]] = (
 StationStatus = Literal["up", "offline", "stale", "never_reported"]
 #: Every value of the ``state`` label of ``pantau_collector_stations``.
 STATION_STATUSES: Final[tuple[StationStatus, ...]] = ("up", "offline", "stale", "never_reported")
+
+
+# --------------------------------------------------------------------------- regions and time
+
+#: Indonesia's time zones: name -> UTC offset in hours.
+TIME_ZONES: Final[dict[str, int]] = {"WIB": 7, "WITA": 8, "WIT": 9}
+
+#: Kemendagri province code -> (name, time zone). A station's local time comes from its province
+#: (or the inventory's ``timezone`` column, for the few kabupaten a zone line crosses).
+PROVINCES: Final[dict[str, tuple[str, str]]] = {
+    "11": ("Aceh", "WIB"),
+    "12": ("Sumatera Utara", "WIB"),
+    "13": ("Sumatera Barat", "WIB"),
+    "14": ("Riau", "WIB"),
+    "15": ("Jambi", "WIB"),
+    "16": ("Sumatera Selatan", "WIB"),
+    "17": ("Bengkulu", "WIB"),
+    "18": ("Lampung", "WIB"),
+    "19": ("Kepulauan Bangka Belitung", "WIB"),
+    "21": ("Kepulauan Riau", "WIB"),
+    "31": ("DKI Jakarta", "WIB"),
+    "32": ("Jawa Barat", "WIB"),
+    "33": ("Jawa Tengah", "WIB"),
+    "34": ("DI Yogyakarta", "WIB"),
+    "35": ("Jawa Timur", "WIB"),
+    "36": ("Banten", "WIB"),
+    "51": ("Bali", "WITA"),
+    "52": ("Nusa Tenggara Barat", "WITA"),
+    "53": ("Nusa Tenggara Timur", "WITA"),
+    "61": ("Kalimantan Barat", "WIB"),
+    "62": ("Kalimantan Tengah", "WIB"),
+    "63": ("Kalimantan Selatan", "WITA"),
+    "64": ("Kalimantan Timur", "WITA"),
+    "65": ("Kalimantan Utara", "WITA"),
+    "71": ("Sulawesi Utara", "WITA"),
+    "72": ("Sulawesi Tengah", "WITA"),
+    "73": ("Sulawesi Selatan", "WITA"),
+    "74": ("Sulawesi Tenggara", "WITA"),
+    "75": ("Gorontalo", "WITA"),
+    "76": ("Sulawesi Barat", "WITA"),
+    "81": ("Maluku", "WIT"),
+    "82": ("Maluku Utara", "WIT"),
+    "91": ("Papua", "WIT"),
+    "92": ("Papua Barat", "WIT"),
+    "93": ("Papua Selatan", "WIT"),
+    "94": ("Papua Tengah", "WIT"),
+    "95": ("Papua Pegunungan", "WIT"),
+    "96": ("Papua Barat Daya", "WIT"),
+}
+
+
+def province_name(code: str) -> str:
+    """The province's name for a Kemendagri code (the code itself when unknown)."""
+    return PROVINCES.get(code, (code, ""))[0]
+
+
+def time_zone(provinsi: str, override: str = "") -> str:
+    """``WIB``/``WITA``/``WIT`` of a station: ``override`` (the inventory's) if valid, else its
+    province's; WIB when neither is known (the zone of most of the population)."""
+    if override in TIME_ZONES:
+        return override
+    return PROVINCES.get(provinsi, ("", "WIB"))[1] or "WIB"

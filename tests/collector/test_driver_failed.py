@@ -53,7 +53,10 @@ def test_driver_failed_is_its_own_problem_everywhere() -> None:
         "signature pad driver failed",
         "iris scanner not configured (no [[devices]] rule)",  # expected, not reported
     ]
-    assert "signature pad driver failed" in render_board(snap)
+    assert "signature pad driver failed" in render_board(snap, lang="en")
+    assert "alat tanda tangan (signature pad) terpasang tetapi drivernya gagal" in render_board(
+        snap
+    )
     fast = Renderer(process_metrics=False).render(snap).decode()
     assert problem_series(fast) == {
         ("signature", "driver_failed"): 1.0,

@@ -139,14 +139,22 @@ def test_board_lists_problems_first(collector: Collector) -> None:
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     assert '<meta http-equiv="refresh" content="15">' in page
     assert "<script" not in page
-    problems = page[page.index("<h2>Problems") : page.index('<h2><a href="/?kabkota=')]
+    # Bahasa Indonesia by default.
+    assert "<html lang=id>" in page
+    problems = page[page.index("<h2>Masalah") : page.index('<h2><a href="/?kabkota=')]
     assert "3310-juwiring-01" in problems
-    assert "iris scanner missing; camera missing" in problems
-    assert "never reported" in problems
+    assert "pemindai iris hilang sejak " in problems
+    assert "kamera hilang sejak " in problems
+    assert "belum pernah melapor sejak " in problems
     assert "3310-cawas-01" in problems
     assert "3310-bayat-01" not in problems
-    assert "Kabupaten/kota 3301" in page
-    assert "Kabupaten/kota 3399" in page
+    # Regions by name: the province's from its code (33 = Jawa Tengah), kabkota codes otherwise.
+    assert "3310, Jawa Tengah" in page
+    english = get(collector.url + "/?lang=en")[2].decode()
+    assert "<html lang=en>" in english
+    problems = english[english.index("<h2>Problems") : english.index('<h2><a href="/?kabkota=')]
+    assert "iris scanner missing for " in problems
+    assert "never reported for " in problems
 
 
 def test_basic_auth_with_hash(tmp_path: Path) -> None:
@@ -269,14 +277,16 @@ def test_board_for_one_kabkota(collector: Collector) -> None:
     page = get(collector.url + "/?kabkota=3301")[2].decode()
     assert "3301-kroya-01" in page
     assert "3310-juwiring-01" not in page
-    assert "0 / 1 ready" in page.replace("<b>", "").replace("</b>", "")
+    flat = page.replace("<b>", "").replace("</b>", "")
+    assert "0 siap" in flat
+    assert "= 1 stasiun" in flat
 
 
 def test_big_fleets_get_a_summary_per_kabkota_instead_of_tiles(collector: Collector) -> None:
     from pantau.collector.board import render_board
 
-    page = render_board(collector.snapshot(), max_tiles=3)
-    assert '<a href="/?kabkota=3310">3310</a>' in page
+    page = render_board(collector.snapshot(), max_tiles=3, lang="en")
+    assert '<a href="/?kabkota=3310&amp;lang=en">3310</a>' in page
     assert "<div class=tiles>" not in page
     assert page.count("<tr><td class=kab>") == 3  # the problem list is cut at max_tiles
     assert "... and 3 more" in page
