@@ -6,7 +6,7 @@
 
 The signature pad enumerates but no kernel driver is bound to its interface (its rule has
 ``needs_driver = true``): the agent reports ``driver_failed``, the collector exports
-``pantau_peripheral_problem_info{reason="driver_failed"}`` and says "signature driver failed",
+``pantau_peripheral_problem_info{reason="driver_failed"}`` and says "signature pad driver failed",
 Alertmanager gets PantauPeripheralDriverFailed (and not PantauPeripheralMissing). The driver
 binds (replugged with usbhid): resolved.
 """
@@ -116,7 +116,7 @@ def test_driver_failed_reaches_the_board_and_its_own_alert(
         with urllib.request.urlopen(f"http://{host}:{port}/api/stations", timeout=5) as resp:
             doc = json.loads(resp.read())
         [station] = [s for s in doc["stations"] if s["station"] == STATION]
-        assert "signature driver failed" in station["problems"]
+        assert "signature pad driver failed" in station["problems"]
 
         fired = alertmanager.wait_for(
             "PantauPeripheralDriverFailed",
