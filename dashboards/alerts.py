@@ -789,7 +789,7 @@ def _never_reported() -> Alert:
         op="<",
         threshold=1,
         for_="15m",
-        severity="warning",
+        severity="critical",  # as severe as a missing camera: it may have been broken for years
         labels=StationHours,
         dashboard_uid="pantau-fleet",
         panel="Belum pernah melapor / Never reported (inventaris / inventory)",
