@@ -27,6 +27,16 @@ def test_prometheus_sees_a_missing_camera_and_a_silent_station(
     with running(mosquitto, inv=INV) as c, publisher(mosquitto) as pub:
         host, port = c.http_address
         job = "pantau-collector-e2e"
+        # Prometheus asks for gzip: every value below came through the cached blocks sent as one
+        # gzip member (counted here, so the test fails if it ever read the plain page instead).
+        gzip_scrapes = []
+        pieces = c.renderer.gzip_pieces
+
+        def counting(*args: object, **kw: object) -> object:
+            gzip_scrapes.append(1)
+            return pieces(*args, **kw)  # type: ignore[arg-type]
+
+        c.renderer.gzip_pieces = counting  # type: ignore[method-assign]
         pub.publish(topic(STATION, "status"), status(STATION, "online", seq=1), retain=True)
         pub.publish(topic(STATION), state(STATION, seq=2), retain=True)
         prometheus.scrape(job, [f"{host}:{port}"])
@@ -44,3 +54,4 @@ def test_prometheus_sees_a_missing_camera_and_a_silent_station(
         up = f'pantau_station_up{{job="{job}",station="{STATION}"}}'
         assert value(prometheus.query(up)) == "1"
         prometheus.unscrape(job)
+        assert len(gzip_scrapes) >= 2  # the unplug was seen on a later scrape than the plug
