@@ -519,7 +519,9 @@ def _libz_crc32_combine() -> Callable[[int, int, int], int]:
     import ctypes  # only the renderer needs it
     import ctypes.util
 
-    for name in ("libz.so.1", ctypes.util.find_library("z"), "zlib1.dll"):
+    # find_library runs ldconfig: asked only when the usual names do not load.
+    for name in ("libz.so.1", "libz.dylib", "zlib1.dll", None):
+        name = name or ctypes.util.find_library("z")  # noqa: PLW2901
         if not name:
             continue
         try:
