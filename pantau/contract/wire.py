@@ -163,6 +163,8 @@ class Host(msgspec.Struct, frozen=True, omit_defaults=True):
     cpu_ratio: Ratio
     mem_available_bytes: Bytes
     mem_total_bytes: Bytes
+    #: Boot time on the agent's clock, as first read in the current boot: a clock step within the
+    #: boot does not move it; a new boot (boot id) does (docs/agent.md).
     boot_ts: Timestamp
     agent_start_ts: Timestamp
     disks: tuple[Disk, ...] = ()
