@@ -188,3 +188,15 @@ def test_a_state_file_in_a_missing_directory_is_a_one_line_error(
 ) -> None:
     with pytest.raises(ConfigError, match=r"fleet.state_file: directory .*/nope is missing"):
         make_collector(mosquitto, fleet={"state_file": str(tmp_path / "nope" / "s.json")})
+
+
+def test_a_broker_that_lost_the_session_is_reported(
+    mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The harness broker keeps nothing across a restart (persistence false): the collector says
+    that what was sent meanwhile is lost to it, once, and carries on."""
+    with caplog.at_level(logging.WARNING), running(mosquitto) as c:
+        mosquitto.restart()
+        assert c.wait_until(lambda c: c.mqtt.connects == 2 and c.mqtt_connected, 10)
+        assert c.mqtt.sessions_lost == 1
+    assert caplog.text.count("broker had no session for client id") == 1
