@@ -16,7 +16,7 @@ one station with every detail.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 from itertools import groupby
 from typing import Final
@@ -55,6 +55,7 @@ td.kab{width:110px}
 .dot.warn{background:#b38600;border:0}
 .muted{color:#5e6c84;font-size:13px}
 .hint{color:#44546f;font-size:12px}
+.go{color:#0b5394;font-size:13px;font-weight:600;margin:2px 0 0 2px}
 .ev{color:#44546f;font-size:12px}
 @media (max-width:640px){
  body{font-size:14px}
@@ -106,6 +107,10 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
     ),
     "other_lang": ("English", "Bahasa Indonesia"),
     "seen": ("laporan", "report"),
+    "record_at": (
+        "Kecamatan ini belum bisa merekam: warga dapat merekam di Kecamatan {names}",
+        "This kecamatan cannot record: residents can record at Kecamatan {names}",
+    ),
 }
 
 #: Event kinds in words: kind -> (Bahasa Indonesia, English); the subject follows.
@@ -171,6 +176,29 @@ def _oldest(found: Sequence[Problem]) -> float:
 
 def _link(params: dict[str, str]) -> str:
     return "/?" + urlencode({k: v for k, v in params.items() if v})
+
+
+def record_instead(
+    faulty: Sequence[StationView],
+    everyone: Sequence[StationView],
+    is_ready: Callable[[StationView], bool],
+) -> dict[str, tuple[str, ...]]:
+    """Kecamatan of ``faulty`` where no station can record -> its inventory neighbours that can,
+    nearest first (absent when none can, or the inventory names no neighbours). Only the
+    stations of those kecamatan and of their neighbours are judged."""
+    wanted = {v.kecamatan for v in faulty} | {n for v in faulty for n in v.neighbours}
+    ready: dict[str, bool] = {}
+    for v in everyone:
+        if v.kecamatan in wanted and not ready.get(v.kecamatan):
+            ready[v.kecamatan] = is_ready(v)
+    out: dict[str, tuple[str, ...]] = {}
+    for v in faulty:
+        if ready.get(v.kecamatan) or v.kecamatan in out:
+            continue
+        names = tuple(n for n in v.neighbours if ready.get(n))
+        if names:
+            out[v.kecamatan] = names
+    return out
 
 
 def _tile(
@@ -278,6 +306,12 @@ def render_board(
         f"{_w('other_lang', language)}</a></div></header><main>",
     ]
     faults = [v for v in views if found[v.station]]
+    # Where to send residents: judged on the whole fleet (a neighbour may be outside the filter).
+    instead = record_instead(
+        faults,
+        snapshot.stations,
+        lambda v: not critical(found[v.station] if v.station in found else diagnose(v, now, stale)),
+    )
     if station:  # one station, every detail, healthy or not
         out.extend(
             f"<h2>{escape(v.station)} <span class=muted>{escape(v.kecamatan)}, "
@@ -297,7 +331,8 @@ def render_board(
         out.extend(
             f"<tr><td class=kab>{escape(v.kabkota_name or v.kabkota)}</td>"
             f"<td class=kec>{escape(v.kecamatan)}</td>"
-            f"<td>{_tile(v, found[v.station], language, now, detail=bool(station))}</td></tr>"
+            f"<td>{_tile(v, found[v.station], language, now, detail=bool(station))}"
+            f"{_go(instead.get(v.kecamatan), language)}</td></tr>"
             for v in shown
         )
         out.append("</table>")
@@ -317,6 +352,13 @@ def render_board(
     )
     out.append("</main></body></html>")
     return "".join(out)
+
+
+def _go(names: tuple[str, ...] | None, lang: Lang) -> str:
+    if not names:
+        return ""
+    text = _w("record_at", lang).format(names=", ".join(names))
+    return f"<div class=go>→ {escape(text)}</div>"
 
 
 def _fleet(

@@ -214,6 +214,8 @@ class StationView(NamedTuple):
     kabkota_name: str = ""
     #: ``WIB``/``WITA``/``WIT``: the station's local time zone.
     tz: str = "WIB"
+    #: Kecamatan where residents can record instead, nearest first (inventory ``neighbours``).
+    neighbours: tuple[str, ...] = ()
 
 
 def last_report(view: StationView) -> float:
@@ -525,6 +527,7 @@ class Fleet:
                     known_since=known_since,
                     kabkota_name=entry.kabkota_name,
                     tz=time_zone(entry.provinsi, entry.timezone),
+                    neighbours=entry.neighbours,
                 )
             )
         #: Device classes that may become label values (bounded by config + inventory).

@@ -142,6 +142,28 @@ def test_the_board_speaks_bahasa_indonesia_and_shows_the_clues() -> None:
     assert "16:02 WIT PC nyala ulang" in render_board(snap, station=PAPUA.station)
 
 
+def test_the_board_says_where_residents_can_record_instead() -> None:
+    """A kecamatan that cannot record names its inventory neighbours that can, nearest first:
+    Cawas' residents go to Trucuk or Pedan (as in 2016); Bayat's only to Wedi (Cawas, its
+    nearest, cannot record either)."""
+    snap = klaten_fleet()
+    rows = _problem_rows(render_board(snap))
+
+    def row(station: str) -> str:
+        part = rows[rows.rindex("<tr>", 0, rows.index(station)) :]
+        return part[: part.index("</tr>")]
+
+    go = "warga dapat merekam di Kecamatan"
+    assert f"{go} Trucuk, Pedan" in row("3310-cawas-01")
+    assert f"{go} Wedi<" in row("3310-bayat-01")
+    assert f"{go} Wonosari, Pedan" in row("3310-juwiring-01")
+    english = _problem_rows(render_board(snap, lang="en"))
+    assert "residents can record at Kecamatan Trucuk, Pedan" in english
+    # Filtered to one kabkota, the verdict is the same; healthy kecamatan name nobody.
+    assert f"{go} Trucuk, Pedan" in render_board(snap, kabkota="3310")
+    assert rows.count(go) == 5  # the five kecamatan that cannot record
+
+
 def test_counts_add_up() -> None:
     snap = klaten_fleet()
     for lang in ("id", "en"):
