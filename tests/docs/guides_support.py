@@ -391,12 +391,15 @@ def board_text(lang: str = "en") -> str:
     from pantau.collector.fleet import Fleet
     from pantau.contract.inventory import parse_inventory
 
-    names = ("juwiring", "bayat", "cawas", "pedan", "ceper", "wedi", "trucuk", "kemalang")
+    names = ("juwiring", "bayat", "cawas", "pedan", "ceper", "wedi", "trucuk", "kemalang", "klaten")
     ids = {k: f"3310-{k}-01" for k in names}
+    # Cawas cannot record; residents can go to Klaten (ready) next door
+    near = {"cawas": "Klaten"}
     inv = parse_inventory(
-        "station,provinsi,kabkota,kecamatan,device_classes\n"
+        "station,provinsi,kabkota,kecamatan,device_classes,neighbours\n"
         + "".join(
-            f"{sid},33,3310,{k.title()},{';'.join(DEVICE_CLASSES)}\n" for k, sid in ids.items()
+            f"{sid},33,3310,{k.title()},{';'.join(DEVICE_CLASSES)},{near.get(k, '')}\n"
+            for k, sid in ids.items()
         )
     )
     fleet = Fleet(inventory=inv, device_classes=DEVICE_CLASSES)
@@ -474,6 +477,7 @@ def board_text(lang: str = "en") -> str:
         ),
         (ids["pedan"], state(ids["pedan"], T0, {}), T0),  # silent since: stale
         (ids["kemalang"], state(ids["kemalang"], now - 60, {}), now - 60),
+        (ids["klaten"], state(ids["klaten"], now, {}), now),  # ready
         (ids["ceper"], state(ids["ceper"], now - 60, {}), now - 60),
     ]
     for sid, payload, at in msgs:
