@@ -196,6 +196,17 @@ def test_provision_and_check_run_for_real(
     assert g.check_tags(res.stdout) <= set(quoted), res.stdout
     assert "HASIL / RESULT" in res.stdout.splitlines()[-1]
 
+    usb = _guide_command(it_name, "pantau-agent", "usb")  # needs no config: lists what is there
+    listed = subprocess.run(
+        [VENV_BIN / "pantau-agent", *usb.args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert listed.returncode == agent_cli.EXIT_OK, listed.stderr
+    assert listed.stdout.strip(), "usb prints a line per device, or says there is none"
+
     res = subprocess.run(
         [VENV_BIN / "pantau-agent", *check.args, "--config", str(tmp_path / "missing.toml")],
         capture_output=True,
